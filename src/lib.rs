@@ -1,0 +1,139 @@
+//! procring: fast communication between processes on one host.
+//!
+//! The core is a lock-free ring buffer that lives in a named shared-memory
+//! segment. One process creates the segment by name and takes one end; another
+//! opens it by name and takes the other. Messages are `Pod` values written
+//! straight into the shared slots and read in place: no system call, no copy
+//! through the kernel. A side that has to wait spins briefly, then sleeps on a
+//! futex in the segment; the other side wakes it only if it is asleep, so a
+//! busy stream costs no system calls at all.
+//!
+//! ```no_run
+//! use procring::spsc::{Consumer, Producer};
+//!
+//! // Process A
+//! let mut tx = Producer::<u64>::create("/ticks", 1024)?;
+//! tx.send(42)?;
+//!
+//! // Process B
+//! let mut rx = Consumer::<u64>::open("/ticks")?;
+//! assert_eq!(rx.recv()?, 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! When one end drops (or its process dies), the other learns it: a
+//! receiver gets [`RecvError::Disconnected`] once it has drained what was
+//! sent, a sender gets its value back in a [`SendError`].
+//!
+//! The layers, invariants and memory orderings are described in
+//! `docs/design.md` of the repository.
+#![deny(unsafe_op_in_unsafe_fn)]
+// Under loom only the protocols are built; the segment plumbing is not.
+#![cfg_attr(loom, allow(dead_code))]
+
+pub mod error;
+#[cfg(not(loom))]
+mod layout;
+mod peer;
+pub mod ring;
+#[cfg(not(loom))]
+mod segment;
+mod sync;
+mod wait;
+
+pub use error::{
+    CreateError, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use ring::spsc;
+#[cfg(not(loom))]
+pub use segment::unlink;
+
+#[cfg(not(loom))]
+pub use layout::{Kind, VERSION as LAYOUT_VERSION};
+
+/// Internals exposed for the loom models in `loom-tests/`; not a stable API.
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::wait::EventCount;
+
+    /// Wait/notify on an eventcount with the symmetric barrier (loom's only one).
+    pub fn notify(ec: &EventCount) {
+        ec.notify(crate::sync::Barrier::Symmetric);
+    }
+
+    /// Waits (no timeout, no spinning) until `poll` returns `Some`.
+    pub fn wait<R>(ec: &EventCount, poll: impl FnMut(bool) -> Option<R>) -> R {
+        let wait = crate::wait::Wait { spin: 0, slice: None };
+        ec.wait_until(crate::sync::Barrier::Symmetric, &wait, None, poll).expect("no deadline: waits until ready")
+    }
+}
+
+use std::time::Duration;
+
+/// Options for creating and opening segments.
+///
+/// ```no_run
+/// use procring::{spsc::Producer, Options};
+///
+/// let opts = Options::new().mode(0o660).keep(true).busy_poll();
+/// let tx = Producer::<u64>::create_with("/shared-with-group", 4096, &opts)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub(crate) mode: u32,
+    pub(crate) keep: bool,
+    pub(crate) spin: u32,
+    pub(crate) open_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Options {
+    /// Spin-loop steps a blocked call spins before sleeping, by default.
+    pub const DEFAULT_SPIN: u32 = ring::spsc::DEFAULT_SPIN;
+
+    /// Defaults: mode `0o600`, the creator removes the name on drop, a short
+    /// spin before sleeping, and `open` waits up to one second for a creator
+    /// that is still initialising the segment.
+    pub fn new() -> Self {
+        Self { mode: 0o600, keep: false, spin: ring::spsc::DEFAULT_SPIN, open_timeout: Duration::from_secs(1) }
+    }
+
+    /// Permission bits for a new segment (default `0o600`: this user only).
+    /// The process umask still applies.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// Keep the segment's name after the creating handle drops (default:
+    /// removed). A kept segment is removed with [`unlink`] or `procring rm`.
+    pub fn keep(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Spin-loop steps a blocked call spins before it sleeps on the futex.
+    /// `0` sleeps at once; `u32::MAX` never sleeps (see [`Options::busy_poll`]).
+    pub fn spin(mut self, spin: u32) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// Never sleep: blocked calls spin (lowest latency, one core kept busy
+    /// per waiting side). They still notice a peer's death and their deadline.
+    pub fn busy_poll(self) -> Self {
+        self.spin(u32::MAX)
+    }
+
+    /// How long `open` waits for a segment's creator to finish initialising it.
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,230 @@
+//! Who is attached to a ring, and whether that process is still alive.
+//!
+//! # Protocol
+//!
+//! A [`PeerSlot`] records one role (producer or consumer) of a ring:
+//!
+//! | `state`        | meaning                                         |
+//! |----------------|-------------------------------------------------|
+//! | `NONE` (0)     | nobody has taken the role yet                   |
+//! | `ATTACHED` (1) | a process holds the role; `pid`/`start` say who  |
+//! | `GONE` (2)     | the holder dropped its end (or was found dead)  |
+//!
+//! A process takes the role with a CAS from `NONE` or `GONE` to `ATTACHED`
+//! (a dead holder's slot is first moved to `GONE`), so at most one process
+//! holds it at a time. Only the holder moves `ATTACHED` → `GONE` on drop,
+//! after its last publishing store, with `Release`; the other side loads
+//! `state` with `Acquire` and then re-reads the ring, so "gone" is never
+//! reported while a message the holder published is still unread.
+//!
+//! A process id alone can be reused, so the slot also records the holder's
+//! start time (field 22 of `/proc/PID/stat`, in clock ticks since boot). The
+//! holder is alive while `/proc/PID/stat` exists, has that start time, and is
+//! not a zombie. `pid == 0` means "this process, no need to look" (both ends
+//! of an in-process ring).
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+const NONE: u32 = 0;
+const ATTACHED: u32 = 1;
+const GONE: u32 = 2;
+
+/// One role's record in a ring's shared control block. `#[repr(C)]`, 16 bytes.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct PeerSlot {
+    /// `NONE`, `ATTACHED` or `GONE`.
+    state: AtomicU32,
+    /// Holder's process id; 0 for "in this process" or "not recorded yet".
+    pid: AtomicU32,
+    /// Holder's start time in clock ticks since boot; 0 = unknown.
+    start: AtomicU64,
+}
+
+/// What a peer slot says about the other side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerState {
+    /// Nobody has attached yet: wait for them.
+    NotYet,
+    /// Attached and (as far as was checked) alive.
+    Attached,
+    /// Dropped its end, or found dead.
+    Gone,
+}
+
+/// Why a role could not be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RoleTaken {
+    pub(crate) pid: u32,
+}
+
+impl PeerSlot {
+    pub(crate) fn new() -> Self {
+        Self { state: AtomicU32::new(NONE), pid: AtomicU32::new(0), start: AtomicU64::new(0) }
+    }
+
+    /// Takes the role for process `me` (`Identity::local()` for in-process).
+    pub(crate) fn attach(&self, me: Identity) -> Result<(), RoleTaken> {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            match s {
+                // Acquire on success: pairs with the previous holder's Release
+                // in `detach`, so its last stores are visible to the new one.
+                NONE | GONE => {
+                    if self.state.compare_exchange(s, ATTACHED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                        self.pid.store(me.pid, Ordering::Relaxed);
+                        self.start.store(me.start, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+                _ => {
+                    if self.holder_alive() {
+                        return Err(RoleTaken { pid: self.pid.load(Ordering::Relaxed) });
+                    }
+                    self.mark_gone(ATTACHED);
+                }
+            }
+        }
+    }
+
+    /// Gives the role up. Release: pairs with the Acquire in `state`, so the
+    /// other side sees every position this holder published before leaving.
+    pub(crate) fn detach(&self) {
+        self.state.store(GONE, Ordering::Release);
+    }
+
+    /// The other side's view. With `check_alive`, a holder whose process is
+    /// dead is reported (and recorded) as gone; that costs a read of `/proc`,
+    /// so callers do it only on their slow path.
+    pub(crate) fn state(&self, check_alive: bool) -> PeerState {
+        // Acquire: pairs with the Release in `detach` (see module docs).
+        match self.state.load(Ordering::Acquire) {
+            NONE => PeerState::NotYet,
+            ATTACHED if check_alive && !self.holder_alive() => {
+                self.mark_gone(ATTACHED);
+                PeerState::Gone
+            }
+            ATTACHED => PeerState::Attached,
+            _ => PeerState::Gone,
+        }
+    }
+
+    /// The holder's process id, if one is attached.
+    #[allow(dead_code)] // read by `procring ls` once it lands
+    pub(crate) fn pid(&self) -> Option<u32> {
+        (self.state.load(Ordering::Acquire) == ATTACHED).then(|| self.pid.load(Ordering::Relaxed))
+    }
+
+    fn mark_gone(&self, from: u32) {
+        // Relaxed: a dead process publishes nothing we could synchronise with.
+        let _ = self.state.compare_exchange(from, GONE, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn holder_alive(&self) -> bool {
+        let pid = self.pid.load(Ordering::Relaxed);
+        let start = self.start.load(Ordering::Relaxed);
+        pid == 0 || process_alive(pid, start)
+    }
+}
+
+/// A process as recorded in a peer slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pid: u32,
+    start: u64,
+}
+
+impl Identity {
+    /// "This process": never looked up, always alive. For in-process rings.
+    pub(crate) fn local() -> Self {
+        Self { pid: 0, start: 0 }
+    }
+
+    /// This process, as other processes must see it.
+    #[cfg(not(loom))]
+    pub(crate) fn this_process() -> Self {
+        let pid = std::process::id();
+        Self { pid, start: proc_stat(pid).map_or(0, |s| s.start) }
+    }
+}
+
+struct ProcStat {
+    zombie: bool,
+    start: u64,
+}
+
+/// Reads state and start time from `/proc/PID/stat`. `None` if no such process.
+#[cfg(not(loom))]
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so split
+    // after the last ')'. Then field 3 (state) is first, field 22 (starttime)
+    // is the 20th.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { zombie: matches!(state, "Z" | "X" | "x"), start })
+}
+
+#[cfg(loom)]
+fn proc_stat(_pid: u32) -> Option<ProcStat> {
+    Some(ProcStat { zombie: false, start: 0 })
+}
+
+/// Whether process `pid`, started at `start` (0 = unknown), still runs.
+/// A zombie (exited, not yet reaped) counts as dead: it will never write.
+pub(crate) fn process_alive(pid: u32, start: u64) -> bool {
+    match proc_stat(pid) {
+        None => false,
+        Some(s) => !s.zombie && (start == 0 || s.start == start),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reaped_child_is_not() {
+        let me = Identity::this_process();
+        assert!(me.start > 0);
+        assert!(process_alive(me.pid, me.start));
+        assert!(!process_alive(me.pid, me.start + 1), "a different start time is another process");
+
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let start = proc_stat(pid).map_or(0, |s| s.start);
+        // Exited but not reaped: a zombie, which must read as dead.
+        while proc_stat(pid).is_some_and(|s| !s.zombie) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!process_alive(pid, start));
+        child.wait().unwrap();
+        assert!(!process_alive(pid, start));
+    }
+
+    #[test]
+    fn a_role_is_held_once_and_freed_on_detach() {
+        let slot = PeerSlot::new();
+        assert_eq!(slot.state(true), PeerState::NotYet);
+        slot.attach(Identity::this_process()).unwrap();
+        assert_eq!(slot.attach(Identity::this_process()), Err(RoleTaken { pid: std::process::id() }));
+        assert_eq!(slot.state(true), PeerState::Attached);
+        slot.detach();
+        assert_eq!(slot.state(true), PeerState::Gone);
+        slot.attach(Identity::this_process()).unwrap();
+    }
+
+    #[test]
+    fn a_dead_holder_is_reported_gone_and_its_role_can_be_retaken() {
+        let slot = PeerSlot::new();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = Identity { pid: child.id(), start: 0 };
+        child.wait().unwrap();
+        slot.attach(dead).unwrap();
+        assert_eq!(slot.state(false), PeerState::Attached, "the cheap check does not look");
+        assert_eq!(slot.state(true), PeerState::Gone);
+        slot.attach(Identity::this_process()).unwrap();
+    }
+}

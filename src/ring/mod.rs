@@ -1,0 +1,4 @@
+//! The lock-free ring protocols. They run over memory they are handed (a
+//! named segment, or the heap) and know nothing of where it came from.
+
+pub mod spsc;

@@ -1,0 +1,1090 @@
+//! A bounded single-producer single-consumer ring (Lamport's, with cached
+//! indices) over memory it is handed: a named segment, or the heap.
+//!
+//! # Protocol
+//!
+//! Shared state: `tail` (written only by the producer) and `head` (written
+//! only by the consumer), both `u64` counters that only grow; slot `i` lives at
+//! `i & (capacity - 1)`. Each side keeps its own position in process-local
+//! memory and a cached copy of the other side's, and rereads the shared one
+//! only when the cached copy says full (producer) or empty (consumer).
+//!
+//! **Invariant:** `head <= tail <= head + capacity`. Slots in `head..tail` hold
+//! published messages and belong to the consumer; all others belong to the
+//! producer. A slot changes hands only by a store to `tail` (producer → consumer)
+//! or to `head` (consumer → producer).
+//!
+//! # Memory ordering
+//!
+//! - The producer writes a slot, then stores `tail` with Release; the consumer
+//!   loads `tail` with Acquire before reading the slot. So a message is never
+//!   read before it is fully written.
+//! - The consumer reads a slot, then stores `head` with Release; the producer
+//!   loads `head` with Acquire before overwriting the slot. So a slot is never
+//!   overwritten while it is being read (in place, through a [`RecvRef`]).
+//! - After each store of a position, the storing side notifies the other
+//!   side's eventcount ([`crate::wait`]), which is how a sleeper is woken.
+//! - The peer slots ([`crate::peer`]) carry disconnection: a side leaving
+//!   stores `GONE` with Release after its last position store.
+//!
+//! The positions are read from shared memory, so a corrupt or hostile peer
+//! can write anything there. Slot indices are always masked, so no value can
+//! lead outside the slot region; a `tail` more than `capacity` ahead of the
+//! consumer's `head` is reported as [`RecvError::Corrupt`].
+
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+use crossbeam_utils::CachePadded;
+
+use crate::error::{CreateError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::peer::{Identity, PeerSlot, PeerState};
+use crate::sync::{AtomicU64, Barrier, ConstPtr, MutPtr, Ordering, UnsafeCell};
+use crate::wait::{EventCount, Wait};
+
+/// The ring's shared control block. In a segment it sits at `ctl_offset`.
+///
+/// | offset | field       | written by                  |
+/// |-------:|-------------|-----------------------------|
+/// |      0 | `tail`      | producer (every send)       |
+/// |    128 | `head`      | consumer (every receive)    |
+/// |    256 | `producer`, `consumer` peer slots | attach/detach only |
+/// |    384 | `not_empty` | consumer sleeps, producer wakes |
+/// |    512 | `not_full`  | producer sleeps, consumer wakes |
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Control {
+    tail: CachePadded<AtomicU64>,
+    head: CachePadded<AtomicU64>,
+    peers: CachePadded<Peers>,
+    not_empty: CachePadded<EventCount>,
+    not_full: CachePadded<EventCount>,
+}
+
+#[repr(C)]
+#[derive(Debug)]
+struct Peers {
+    producer: PeerSlot,
+    consumer: PeerSlot,
+}
+
+#[cfg(all(not(loom), target_arch = "x86_64"))]
+const _: () = {
+    assert!(std::mem::size_of::<Control>() == 640);
+    assert!(std::mem::offset_of!(Control, head) == 128);
+    assert!(std::mem::offset_of!(Control, peers) == 256);
+    assert!(std::mem::offset_of!(Control, not_empty) == 384);
+    assert!(std::mem::offset_of!(Control, not_full) == 512);
+};
+
+impl Control {
+    pub(crate) fn new() -> Self {
+        Self {
+            tail: CachePadded::new(AtomicU64::new(0)),
+            head: CachePadded::new(AtomicU64::new(0)),
+            peers: CachePadded::new(Peers { producer: PeerSlot::new(), consumer: PeerSlot::new() }),
+            not_empty: CachePadded::new(EventCount::new()),
+            not_full: CachePadded::new(EventCount::new()),
+        }
+    }
+
+    fn peer(&self, role: Role) -> &PeerSlot {
+        match role {
+            Role::Producer => &self.peers.producer,
+            Role::Consumer => &self.peers.consumer,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Producer,
+    Consumer,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Consumer => "consumer",
+        }
+    }
+}
+
+/// Default spin-loop steps before a blocked side sleeps.
+pub(crate) const DEFAULT_SPIN: u32 = 1 << 12;
+
+/// Both ends of an in-process ring share this allocation.
+struct Heap<T> {
+    ctl: Control,
+    slots: Box<[UnsafeCell<T>]>,
+}
+
+// SAFETY: the two ends that share a `Heap` touch its slots only as the ring
+// protocol allows (module invariant); everything else in it is atomic.
+unsafe impl<T: Send> Send for Heap<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Heap<T> {}
+
+/// What keeps a ring's memory alive.
+enum Memory<T> {
+    Heap(#[allow(dead_code)] Arc<Heap<T>>),
+    #[cfg(not(loom))]
+    Segment(#[allow(dead_code)] crate::segment::Segment),
+}
+
+/// One end's view of a ring: where the memory is and how to wait on it.
+struct Ring<T> {
+    ctl: NonNull<Control>,
+    slots: NonNull<UnsafeCell<T>>,
+    mask: u64,
+    barrier: Barrier,
+    wait: Wait,
+    _memory: Memory<T>,
+}
+
+impl<T> Ring<T> {
+    #[inline(always)]
+    fn ctl(&self) -> &Control {
+        // SAFETY: `ctl` points into `_memory`, which lives as long as `self`;
+        // a Control holds only atomics, so a shared reference is sound even
+        // while other processes use it.
+        unsafe { self.ctl.as_ref() }
+    }
+
+    #[inline(always)]
+    fn slot(&self, pos: u64) -> &UnsafeCell<T> {
+        // SAFETY: the index is masked to `0..capacity`, and `slots` points to
+        // `capacity` cells inside `_memory`, which lives as long as `self`.
+        unsafe { &*self.slots.as_ptr().add((pos & self.mask) as usize) }
+    }
+
+    #[inline(always)]
+    fn capacity(&self) -> u64 {
+        self.mask + 1
+    }
+
+    fn len(&self) -> usize {
+        // Acquire on both: a fresh view of both positions; only a hint, since
+        // either may move at once.
+        let head = self.ctl().head.load(Ordering::Acquire);
+        let tail = self.ctl().tail.load(Ordering::Acquire);
+        tail.wrapping_sub(head).min(self.capacity()) as usize
+    }
+}
+
+fn check_shape<T>(capacity: usize) -> Result<u64, CreateError> {
+    let bad = |reason| CreateError::InvalidCapacity { capacity, reason };
+    if capacity == 0 {
+        return Err(bad("a ring needs at least one slot"));
+    }
+    if !capacity.is_power_of_two() {
+        return Err(bad("must be a power of two"));
+    }
+    if capacity as u64 > 1 << 40 {
+        return Err(bad("more than 2^40 slots"));
+    }
+    if std::mem::size_of::<T>() == 0 {
+        let type_name = std::any::type_name::<T>();
+        return Err(CreateError::UnsupportedType { type_name, reason: "zero-sized types carry no data" });
+    }
+    Ok(capacity as u64)
+}
+
+/// Creates an in-process ring: both ends in this process, memory on the heap.
+/// Useful between threads, in tests, and as the ring that loom models run.
+///
+/// # Errors
+/// [`CreateError::InvalidCapacity`] unless `capacity` is a power of two (at
+/// least 1), [`CreateError::UnsupportedType`] for a zero-sized `T`.
+///
+/// # Examples
+/// ```
+/// let (mut tx, mut rx) = procring::spsc::channel::<u64>(8)?;
+/// tx.send(7)?;
+/// assert_eq!(rx.recv()?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
+    let cap = check_shape::<T>(capacity)?;
+    let heap = Arc::new(Heap { ctl: Control::new(), slots: (0..cap).map(|_| UnsafeCell::new(T::zeroed())).collect() });
+    #[cfg(not(loom))]
+    let barrier = if crate::sync::register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
+    #[cfg(loom)]
+    let barrier = Barrier::Symmetric;
+    let ring = |heap: &Arc<Heap<T>>| Ring {
+        ctl: NonNull::from(&heap.ctl),
+        slots: NonNull::new(heap.slots.as_ptr().cast_mut()).expect("a boxed slice is never null"),
+        mask: cap - 1,
+        barrier,
+        wait: Wait { spin: DEFAULT_SPIN, slice: None },
+        _memory: Memory::Heap(heap.clone()),
+    };
+    let (p, c) = (ring(&heap), ring(&heap));
+    // Fresh slots: both attaches succeed.
+    let _ = heap.ctl.peers.producer.attach(Identity::local());
+    let _ = heap.ctl.peers.consumer.attach(Identity::local());
+    Ok((Producer::new(p), Consumer::new(c)))
+}
+
+// ---------------------------------------------------------------------------
+// Producer
+// ---------------------------------------------------------------------------
+
+/// The sending end of an SPSC ring. One per ring; not `Clone`.
+pub struct Producer<T> {
+    ring: Ring<T>,
+    /// Our position: the next slot to write. Mirrors the shared `tail`.
+    tail: u64,
+    /// The consumer's position as last read; refreshed only when it says full.
+    head_cache: u64,
+}
+
+// SAFETY: the producer owns its role in the ring (the peer slot is taken, so
+// no other producer exists); moving it to another thread moves that role.
+// `T: Send` because values move through it.
+unsafe impl<T: Send> Send for Producer<T> {}
+
+/// Why a wait stopped without success.
+enum Stop {
+    Timeout,
+    Disconnected,
+}
+
+/// Free room in the ring, rereading `head` only when the cached copy shows
+/// less than `want` free slots.
+#[inline(always)]
+fn room(ctl: &Control, cap: u64, tail: u64, head_cache: &mut u64, want: u64) -> u64 {
+    let free = cap.saturating_sub(tail.wrapping_sub(*head_cache));
+    if free >= want {
+        return free;
+    }
+    // Acquire: pairs with the consumer's Release store of `head`; its reads
+    // of the slots it freed happen before we overwrite them.
+    *head_cache = ctl.head.load(Ordering::Acquire);
+    // A corrupt `head` (ahead of `tail`, or far behind) reads as "full".
+    cap.saturating_sub(tail.wrapping_sub(*head_cache))
+}
+
+impl<T: Pod> Producer<T> {
+    fn new(ring: Ring<T>) -> Self {
+        // Acquire: we may be re-attaching; continue after what was published.
+        let tail = ring.ctl().tail.load(Ordering::Acquire);
+        let head_cache = ring.ctl().head.load(Ordering::Acquire);
+        Self { ring, tail, head_cache }
+    }
+
+    /// How many messages the ring holds (a snapshot; the consumer may be
+    /// taking them as you look).
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the ring holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the ring has no free slot.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity() as usize
+    }
+
+    /// Whether the consumer has gone (dropped its end, or its process died).
+    pub fn is_disconnected(&self) -> bool {
+        self.ring.ctl().peers.consumer.state(true) == PeerState::Gone
+    }
+
+    /// Sets how many spin-loop steps a blocked send spins before it sleeps;
+    /// `u32::MAX` spins forever (busy-poll: lowest latency, one core busy).
+    pub fn set_spin(&mut self, spin: u32) {
+        self.ring.wait.spin = spin;
+    }
+
+    #[inline(always)]
+    fn consumer_gone(&self, thorough: bool) -> bool {
+        self.ring.ctl().peers.consumer.state(thorough) == PeerState::Gone
+    }
+
+    #[inline(always)]
+    fn room(&mut self, want: u64) -> u64 {
+        room(self.ring.ctl(), self.ring.capacity(), self.tail, &mut self.head_cache, want)
+    }
+
+    #[inline(always)]
+    fn write(&self, pos: u64, value: T) {
+        let slot = self.ring.slot(pos).get_mut();
+        // SAFETY: `pos` is in `tail..head + capacity`, a slot the producer
+        // owns (module invariant): nobody else reads or writes it now.
+        unsafe { *slot.deref() = value };
+    }
+
+    #[inline(always)]
+    fn publish(&mut self, new_tail: u64) {
+        self.tail = new_tail;
+        // Release: pairs with the consumer's Acquire load of `tail`; the slot
+        // writes before this store are visible to it.
+        self.ring.ctl().tail.store(new_tail, Ordering::Release);
+        self.ring.ctl().not_empty.notify(self.ring.barrier);
+    }
+
+    /// Waits until there is room (`Ok`), the consumer is gone, or `deadline`.
+    fn wait_room(&mut self, deadline: Option<Instant>) -> Result<u64, Stop> {
+        let Self { ring, tail, head_cache } = self;
+        let (ctl, cap, tail) = (ring.ctl(), ring.capacity(), *tail);
+        let outcome = ctl.not_full.wait_until(ring.barrier, &ring.wait, deadline, |thorough| {
+            if ctl.peers.consumer.state(thorough) == PeerState::Gone {
+                return Some(Err(Stop::Disconnected));
+            }
+            match room(ctl, cap, tail, head_cache, 1) {
+                0 => None,
+                n => Some(Ok(n)),
+            }
+        });
+        outcome.unwrap_or(Err(Stop::Timeout))
+    }
+
+    /// Sends `value` if there is room now.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] if the ring is full, [`TrySendError::Disconnected`]
+    /// if the consumer is gone; both hand `value` back.
+    #[inline]
+    pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        if self.consumer_gone(false) {
+            return Err(TrySendError::Disconnected(value));
+        }
+        if self.room(1) == 0 {
+            return Err(TrySendError::Full(value));
+        }
+        self.write_publish(value);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn write_publish(&mut self, value: T) {
+        #[cfg(not(procring_bug = "publish_before_write"))]
+        {
+            self.write(self.tail, value);
+            self.publish(self.tail + 1);
+        }
+        #[cfg(procring_bug = "publish_before_write")]
+        {
+            let pos = self.tail;
+            self.publish(pos + 1);
+            self.write(pos, value);
+        }
+    }
+
+    /// Sends `value`, waiting for room as long as it takes.
+    ///
+    /// # Errors
+    /// [`SendError`] (with `value`) if the consumer is gone.
+    #[inline]
+    pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+        self.send_deadline(value, None).map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] if the ring stayed full,
+    /// [`SendTimeoutError::Disconnected`] if the consumer is gone.
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        // Read the clock only if we have to wait.
+        match self.try_send(value) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(v)) => Err(SendTimeoutError::Disconnected(v)),
+            Err(TrySendError::Full(v)) => self.send_deadline(v, Instant::now().checked_add(timeout)),
+        }
+    }
+
+    /// Sends `value`, waiting for room until `deadline` (`None`: no limit).
+    ///
+    /// # Errors
+    /// As [`Producer::send_timeout`].
+    pub fn send_deadline(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        match self.try_send(value) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(v)) => Err(SendTimeoutError::Disconnected(v)),
+            Err(TrySendError::Full(v)) => match self.wait_room(deadline) {
+                Ok(_) => {
+                    self.write_publish(v);
+                    Ok(())
+                }
+                Err(Stop::Timeout) => Err(SendTimeoutError::Timeout(v)),
+                Err(Stop::Disconnected) => Err(SendTimeoutError::Disconnected(v)),
+            },
+        }
+    }
+
+    fn slot_guard(&mut self) -> SendSlot<'_, T> {
+        let ptr = self.ring.slot(self.tail).get_mut();
+        SendSlot { producer: self, ptr }
+    }
+
+    /// Zero-copy send: the next free slot, to write in place and then
+    /// [`commit`](SendSlot::commit). Dropping the guard without committing
+    /// publishes nothing. The slot holds whatever it held before (a `Pod`
+    /// value): overwrite what you need.
+    ///
+    /// # Errors
+    /// As [`Producer::try_send`], without a value to hand back.
+    pub fn try_reserve(&mut self) -> Result<SendSlot<'_, T>, TrySendError<()>> {
+        if self.consumer_gone(false) {
+            return Err(TrySendError::Disconnected(()));
+        }
+        if self.room(1) == 0 {
+            return Err(TrySendError::Full(()));
+        }
+        Ok(self.slot_guard())
+    }
+
+    /// Zero-copy send, waiting for a free slot as long as it takes.
+    ///
+    /// # Errors
+    /// [`SendError`] if the consumer is gone.
+    ///
+    /// # Examples
+    /// ```
+    /// let (mut tx, mut rx) = procring::spsc::channel::<[u64; 8]>(4)?;
+    /// let mut slot = tx.reserve()?;
+    /// slot[0] = 42;
+    /// slot.commit();
+    /// assert_eq!(rx.recv_ref()?[0], 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve(&mut self) -> Result<SendSlot<'_, T>, SendError<()>> {
+        self.reserve_deadline(None).map_err(|_| SendError(()))
+    }
+
+    /// Zero-copy send, waiting at most `timeout` for a free slot.
+    ///
+    /// # Errors
+    /// As [`Producer::send_timeout`].
+    pub fn reserve_timeout(&mut self, timeout: Duration) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
+        self.reserve_deadline(Instant::now().checked_add(timeout))
+    }
+
+    fn reserve_deadline(&mut self, deadline: Option<Instant>) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
+        match self.try_reserve() {
+            Ok(_) => {}
+            Err(TrySendError::Disconnected(())) => return Err(SendTimeoutError::Disconnected(())),
+            Err(TrySendError::Full(())) => match self.wait_room(deadline) {
+                Ok(_) => {}
+                Err(Stop::Timeout) => return Err(SendTimeoutError::Timeout(())),
+                Err(Stop::Disconnected) => return Err(SendTimeoutError::Disconnected(())),
+            },
+        }
+        Ok(self.slot_guard())
+    }
+
+    /// Sends as many of `items` as fit now, with one publish. Returns how
+    /// many were sent (at least one, unless `items` is empty).
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] if not even one fits,
+    /// [`TrySendError::Disconnected`] if the consumer is gone.
+    pub fn try_send_batch(&mut self, items: &[T]) -> Result<usize, TrySendError<()>> {
+        if self.consumer_gone(false) {
+            return Err(TrySendError::Disconnected(()));
+        }
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let n = (self.room(items.len() as u64) as usize).min(items.len());
+        if n == 0 {
+            return Err(TrySendError::Full(()));
+        }
+        self.write_batch(&items[..n]);
+        Ok(n)
+    }
+
+    fn write_batch(&mut self, items: &[T]) {
+        for (i, item) in items.iter().enumerate() {
+            self.write(self.tail + i as u64, *item);
+        }
+        self.publish(self.tail + items.len() as u64);
+    }
+
+    /// Sends all of `items`, waiting for room as needed; each run of free
+    /// slots is filled and published at once.
+    ///
+    /// # Errors
+    /// [`SendError`] with the number of items sent before the consumer went.
+    pub fn send_batch(&mut self, items: &[T]) -> Result<(), SendError<usize>> {
+        self.send_batch_deadline(items, None).map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Sends all of `items`, waiting at most `timeout` in all.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError`] with the number of items sent before it stopped.
+    pub fn send_batch_timeout(&mut self, items: &[T], timeout: Duration) -> Result<(), SendTimeoutError<usize>> {
+        self.send_batch_deadline(items, Instant::now().checked_add(timeout))
+    }
+
+    fn send_batch_deadline(&mut self, items: &[T], deadline: Option<Instant>) -> Result<(), SendTimeoutError<usize>> {
+        let mut sent = 0;
+        while sent < items.len() {
+            match self.try_send_batch(&items[sent..]) {
+                Ok(n) => sent += n,
+                Err(TrySendError::Disconnected(())) => return Err(SendTimeoutError::Disconnected(sent)),
+                Err(TrySendError::Full(())) => match self.wait_room(deadline) {
+                    Ok(_) => {}
+                    Err(Stop::Timeout) => return Err(SendTimeoutError::Timeout(sent)),
+                    Err(Stop::Disconnected) => return Err(SendTimeoutError::Disconnected(sent)),
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        let ctl = self.ring.ctl();
+        ctl.peers.producer.detach();
+        // Wake a consumer asleep on an empty ring, so it sees "disconnected".
+        ctl.not_empty.notify(self.ring.barrier);
+    }
+}
+
+impl<T> fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer").field("capacity", &self.ring.capacity()).field("tail", &self.tail).finish()
+    }
+}
+
+/// A slot reserved by [`Producer::reserve`]: write it in place, then
+/// [`commit`](Self::commit) to send it. Dropped uncommitted, it sends nothing.
+pub struct SendSlot<'a, T: Pod> {
+    producer: &'a mut Producer<T>,
+    ptr: MutPtr<T>,
+}
+
+impl<T: Pod> SendSlot<'_, T> {
+    /// Publishes the slot to the consumer.
+    pub fn commit(self) {
+        let SendSlot { producer, ptr } = self;
+        // Our access to the slot ends before the consumer's can begin (under
+        // loom this drop is what ends the tracked access).
+        #[allow(clippy::drop_non_drop)]
+        drop(ptr);
+        producer.publish(producer.tail + 1);
+    }
+}
+
+impl<T: Pod> Deref for SendSlot<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the slot is in the producer's part of the ring (room was
+        // checked) and the guard borrows the producer mutably, so this is the
+        // only access until `commit`.
+        unsafe { self.ptr.deref() }
+    }
+}
+
+impl<T: Pod> DerefMut for SendSlot<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this access unique.
+        unsafe { self.ptr.deref() }
+    }
+}
+
+impl<T: Pod> fmt::Debug for SendSlot<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendSlot").field("pos", &self.producer.tail).finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Consumer
+// ---------------------------------------------------------------------------
+
+/// The receiving end of an SPSC ring. One per ring; not `Clone`.
+pub struct Consumer<T> {
+    ring: Ring<T>,
+    /// Our position: the next slot to read. Mirrors the shared `head`.
+    head: u64,
+    /// The producer's position as last read; refreshed only when it says empty.
+    tail_cache: u64,
+}
+
+// SAFETY: as for `Producer`: the consumer owns its role in the ring.
+unsafe impl<T: Send> Send for Consumer<T> {}
+
+/// Messages ready to read, rereading `tail` only when the cached copy shows
+/// fewer than `want`.
+#[inline(always)]
+fn available(ctl: &Control, cap: u64, head: u64, tail_cache: &mut u64, want: u64) -> Result<u64, RecvError> {
+    let avail = tail_cache.wrapping_sub(head);
+    if avail >= want {
+        return Ok(avail);
+    }
+    // Acquire: pairs with the producer's Release store of `tail`; the slots
+    // it published are fully written before we read them.
+    let tail = ctl.tail.load(Ordering::Acquire);
+    let avail = tail.wrapping_sub(head);
+    if avail > cap {
+        return Err(RecvError::Corrupt("the producer's position is more than the capacity ahead of the consumer's"));
+    }
+    *tail_cache = tail;
+    Ok(avail)
+}
+
+impl<T: Pod> Consumer<T> {
+    fn new(ring: Ring<T>) -> Self {
+        // Acquire: we may be re-attaching; continue after what was consumed.
+        let head = ring.ctl().head.load(Ordering::Acquire);
+        Self { ring, head, tail_cache: head }
+    }
+
+    /// How many messages the ring holds (a snapshot).
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the ring holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the ring has no free slot.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity() as usize
+    }
+
+    /// Whether the producer has gone (dropped its end, or its process died).
+    /// Messages it sent before going can still be received.
+    pub fn is_disconnected(&self) -> bool {
+        self.ring.ctl().peers.producer.state(true) == PeerState::Gone
+    }
+
+    /// Sets how many spin-loop steps a blocked receive spins before it
+    /// sleeps; `u32::MAX` spins forever (busy-poll).
+    pub fn set_spin(&mut self, spin: u32) {
+        self.ring.wait.spin = spin;
+    }
+
+    /// `Some(Ok(n))` with messages ready, `Some(Err)` if none will come,
+    /// `None` to keep waiting.
+    fn poll(
+        ring: &Ring<T>,
+        head: u64,
+        tail_cache: &mut u64,
+        want: u64,
+        thorough: bool,
+    ) -> Option<Result<u64, RecvError>> {
+        let (ctl, cap) = (ring.ctl(), ring.capacity());
+        match available(ctl, cap, head, tail_cache, want) {
+            Ok(0) => {}
+            other => return Some(other),
+        }
+        if ctl.peers.producer.state(thorough) != PeerState::Gone {
+            return None;
+        }
+        // The producer stored its last `tail` before `GONE` (Release/Acquire
+        // in `peer`): look once more, so nothing it sent is lost.
+        match available(ctl, cap, head, tail_cache, 1) {
+            Ok(0) => Some(Err(RecvError::Disconnected)),
+            other => Some(other),
+        }
+    }
+
+    /// Waits until at least one message is ready, returning how many (the
+    /// shared `tail` is reread if fewer than `want` are known to be ready).
+    fn wait_ready(&mut self, want: u64, deadline: Option<Instant>) -> Result<u64, RecvTimeoutError> {
+        if let Some(r) = Self::poll(&self.ring, self.head, &mut self.tail_cache, want, false) {
+            return r.map_err(Into::into);
+        }
+        let Self { ring, head, tail_cache } = self;
+        let head = *head;
+        let outcome = ring
+            .ctl()
+            .not_empty
+            .wait_until(ring.barrier, &ring.wait, deadline, |thorough| Self::poll(ring, head, tail_cache, 1, thorough));
+        match outcome {
+            Some(r) => r.map_err(Into::into),
+            None => Err(RecvTimeoutError::Timeout),
+        }
+    }
+
+    #[inline(always)]
+    fn read(&self, pos: u64) -> T {
+        let slot = self.ring.slot(pos).get();
+        // SAFETY: `pos` is in `head..tail`, a published slot the consumer
+        // owns (module invariant): the producer does not touch it now.
+        unsafe { *slot.deref() }
+    }
+
+    #[inline(always)]
+    fn release(&mut self, new_head: u64) {
+        self.head = new_head;
+        // Release: pairs with the producer's Acquire load of `head`; our reads
+        // of the freed slots happen before it overwrites them.
+        self.ring.ctl().head.store(new_head, Ordering::Release);
+        self.ring.ctl().not_full.notify(self.ring.barrier);
+    }
+
+    /// Receives a message if one is ready now.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] if none is, [`TryRecvError::Disconnected`] if
+    /// none will ever be (drained, producer gone), [`TryRecvError::Corrupt`]
+    /// if the shared positions are impossible.
+    #[inline]
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        match Self::poll(&self.ring, self.head, &mut self.tail_cache, 1, false) {
+            None => Err(TryRecvError::Empty),
+            Some(Err(e)) => Err(e.into()),
+            Some(Ok(_)) => {
+                let v = self.read(self.head);
+                self.release(self.head + 1);
+                Ok(v)
+            }
+        }
+    }
+
+    /// Receives a message, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once the ring is drained and the producer
+    /// is gone; [`RecvError::Corrupt`] if the shared positions are impossible.
+    #[inline]
+    pub fn recv(&mut self) -> Result<T, RecvError> {
+        if let Ok(v) = self.try_recv() {
+            return Ok(v);
+        }
+        self.recv_deadline(None).map_err(|e| match e {
+            RecvTimeoutError::Corrupt(w) => RecvError::Corrupt(w),
+            _ => RecvError::Disconnected,
+        })
+    }
+
+    /// Receives a message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] if nothing came; otherwise as
+    /// [`Consumer::recv`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        // Read the clock only if we have to wait.
+        match self.try_recv() {
+            Err(TryRecvError::Empty) => self.recv_deadline(Instant::now().checked_add(timeout)),
+            other => other.map_err(|e| match e {
+                TryRecvError::Corrupt(w) => RecvTimeoutError::Corrupt(w),
+                _ => RecvTimeoutError::Disconnected,
+            }),
+        }
+    }
+
+    /// Receives a message, waiting until `deadline` (`None`: no limit).
+    ///
+    /// # Errors
+    /// As [`Consumer::recv_timeout`].
+    pub fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        self.wait_ready(1, deadline)?;
+        let v = self.read(self.head);
+        self.release(self.head + 1);
+        Ok(v)
+    }
+
+    fn ref_guard(&mut self) -> RecvRef<'_, T> {
+        let ptr = ManuallyDrop::new(self.ring.slot(self.head).get());
+        RecvRef { consumer: self, ptr }
+    }
+
+    /// Zero-copy receive: the next message, read in place. Its slot goes back
+    /// to the producer when the guard drops.
+    ///
+    /// # Errors
+    /// As [`Consumer::try_recv`].
+    pub fn try_recv_ref(&mut self) -> Result<RecvRef<'_, T>, TryRecvError> {
+        match Self::poll(&self.ring, self.head, &mut self.tail_cache, 1, false) {
+            None => Err(TryRecvError::Empty),
+            Some(Err(e)) => Err(e.into()),
+            Some(Ok(_)) => Ok(self.ref_guard()),
+        }
+    }
+
+    /// Zero-copy receive, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// As [`Consumer::recv`].
+    pub fn recv_ref(&mut self) -> Result<RecvRef<'_, T>, RecvError> {
+        match self.wait_ready(1, None) {
+            Ok(_) => Ok(self.ref_guard()),
+            Err(RecvTimeoutError::Corrupt(w)) => Err(RecvError::Corrupt(w)),
+            Err(_) => Err(RecvError::Disconnected),
+        }
+    }
+
+    /// Zero-copy receive, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Consumer::recv_timeout`].
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
+        self.wait_ready(1, Instant::now().checked_add(timeout))?;
+        Ok(self.ref_guard())
+    }
+
+    fn read_batch(&mut self, ready: u64, out: &mut [T]) -> usize {
+        let n = (ready as usize).min(out.len());
+        for (i, o) in out[..n].iter_mut().enumerate() {
+            *o = self.read(self.head + i as u64);
+        }
+        self.release(self.head + n as u64);
+        n
+    }
+
+    /// Receives as many ready messages as fit in `out`, with one release.
+    /// Returns how many (at least one, unless `out` is empty).
+    ///
+    /// # Errors
+    /// As [`Consumer::try_recv`].
+    pub fn try_recv_batch(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
+        match Self::poll(&self.ring, self.head, &mut self.tail_cache, out.len() as u64, false) {
+            None => Err(TryRecvError::Empty),
+            Some(Err(e)) => Err(e.into()),
+            Some(Ok(ready)) => Ok(self.read_batch(ready, out)),
+        }
+    }
+
+    /// Waits for at least one message, then receives as many ready messages
+    /// as fit in `out`, with one release.
+    ///
+    /// # Errors
+    /// As [`Consumer::recv`].
+    pub fn recv_batch(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        match self.wait_ready(out.len() as u64, None) {
+            Ok(ready) => Ok(self.read_batch(ready, out)),
+            Err(RecvTimeoutError::Corrupt(w)) => Err(RecvError::Corrupt(w)),
+            Err(_) => Err(RecvError::Disconnected),
+        }
+    }
+
+    /// As [`Consumer::recv_batch`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Consumer::recv_timeout`].
+    pub fn recv_batch_timeout(&mut self, out: &mut [T], timeout: Duration) -> Result<usize, RecvTimeoutError> {
+        let ready = self.wait_ready(out.len() as u64, Instant::now().checked_add(timeout))?;
+        Ok(self.read_batch(ready, out))
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        let ctl = self.ring.ctl();
+        ctl.peers.consumer.detach();
+        // Wake a producer asleep on a full ring, so it sees "disconnected".
+        ctl.not_full.notify(self.ring.barrier);
+    }
+}
+
+impl<T> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer").field("capacity", &self.ring.capacity()).field("head", &self.head).finish()
+    }
+}
+
+/// A message read in place by [`Consumer::recv_ref`]; its slot is released
+/// to the producer when this guard drops.
+pub struct RecvRef<'a, T: Pod> {
+    consumer: &'a mut Consumer<T>,
+    ptr: ManuallyDrop<ConstPtr<T>>,
+}
+
+impl<T: Pod> Deref for RecvRef<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the slot is published and not yet released (it is in
+        // `head..tail`), so the producer does not write it while we read.
+        unsafe { ConstPtr::deref(&self.ptr) }
+    }
+}
+
+impl<T: Pod> Drop for RecvRef<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` is not used again; our access to the slot ends here,
+        // before the release hands it back to the producer.
+        unsafe { ManuallyDrop::drop(&mut self.ptr) };
+        self.consumer.release(self.consumer.head + 1);
+    }
+}
+
+impl<T: Pod> fmt::Debug for RecvRef<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvRef").field("pos", &self.consumer.head).finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Named segments
+// ---------------------------------------------------------------------------
+
+#[cfg(not(loom))]
+mod named {
+    use super::*;
+    use crate::error::OpenError;
+    use crate::layout::{self, Expected, Header, Kind, Snapshot, TypeInfo};
+    use crate::segment::Segment;
+    use crate::Options;
+
+    fn expected<T>(capacity: u64) -> Expected {
+        Expected { kind: Kind::Spsc, elem: TypeInfo::of::<T>(), capacity, ctl_len: std::mem::size_of::<Control>() }
+    }
+
+    fn ring_in<T>(segment: Segment, off: layout::Offsets, capacity: u64, barrier: Barrier, opts: &Options) -> Ring<T> {
+        let base = segment.as_ptr();
+        // SAFETY: the offsets were computed for this layout and checked against
+        // the mapping's length; the base of a mapping is never null.
+        let (ctl, slots) = unsafe {
+            (
+                NonNull::new_unchecked(base.add(off.ctl).cast::<Control>()),
+                NonNull::new_unchecked(base.add(off.data).cast::<UnsafeCell<T>>()),
+            )
+        };
+        Ring {
+            ctl,
+            slots,
+            mask: capacity - 1,
+            barrier,
+            wait: Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) },
+            _memory: Memory::Segment(segment),
+        }
+    }
+
+    fn create<T: Pod>(name: &str, capacity: usize, opts: &Options, role: Role) -> Result<Ring<T>, CreateError> {
+        let cap = check_shape::<T>(capacity)?;
+        let e = expected::<T>(cap);
+        let off = e.offsets().ok_or(CreateError::InvalidCapacity { capacity, reason: "too large to map" })?;
+        let mut segment = Segment::create(name, off.total, opts.mode)?;
+        segment.set_keep(opts.keep);
+        let barrier = if crate::sync::register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
+        let base = segment.as_ptr();
+        // SAFETY: a fresh mapping of `off.total` zeroed bytes that no other
+        // process reads before `publish`; the control block's offset (128) is
+        // aligned for it.
+        unsafe {
+            base.add(off.ctl).cast::<Control>().write(Control::new());
+            layout::write(base.cast::<Header>(), &e, &off, barrier);
+        }
+        let ring = ring_in::<T>(segment, off, cap, barrier, opts);
+        let _ = ring.ctl().peer(role).attach(Identity::this_process()); // a fresh slot: cannot be taken
+                                                                        // SAFETY: the header is in the live mapping `ring` owns.
+        unsafe { layout::publish(base.cast::<Header>()) };
+        Ok(ring)
+    }
+
+    fn open<T: Pod>(name: &str, opts: &Options, role: Role) -> Result<Ring<T>, OpenError> {
+        let segment = Segment::open(name, opts.open_timeout)?;
+        let hdr = segment.as_ptr().cast::<Header>().cast_const();
+        // SAFETY: `Segment::open` maps at least HEADER_LEN bytes.
+        unsafe { layout::wait_ready(hdr, segment.name(), opts.open_timeout)? };
+        // SAFETY: as above.
+        let snap = unsafe { Snapshot::read(hdr) };
+        let (off, barrier) = snap.validate(segment.name(), &expected::<T>(0), segment.len())?;
+        if barrier == Barrier::Asymmetric && !crate::sync::register_asymmetric() {
+            return Err(OpenError::Unsupported {
+                name: segment.name().to_owned(),
+                what: "membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)",
+            });
+        }
+        let seg_name = segment.name().to_owned();
+        let ring = ring_in::<T>(segment, off, snap.capacity, barrier, opts);
+        ring.ctl().peer(role).attach(Identity::this_process()).map_err(|t| OpenError::RoleTaken {
+            name: seg_name,
+            role: role.name(),
+            pid: t.pid,
+        })?;
+        Ok(ring)
+    }
+
+    impl<T: Pod> Producer<T> {
+        /// Creates a ring in a new segment named `name` and takes its
+        /// producer end. The name is removed when this end drops.
+        ///
+        /// # Errors
+        /// [`CreateError`]: a bad name or capacity, a name that exists, no
+        /// permission, or a system error.
+        pub fn create(name: &str, capacity: usize) -> Result<Self, CreateError> {
+            Self::create_with(name, capacity, &Options::new())
+        }
+
+        /// As [`Producer::create`], with [`Options`].
+        ///
+        /// # Errors
+        /// As [`Producer::create`].
+        pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, CreateError> {
+            create(name, capacity, opts, Role::Producer).map(Self::new)
+        }
+
+        /// Opens the ring in segment `name` and takes its producer end.
+        ///
+        /// # Errors
+        /// [`OpenError`]: no such segment, not a ring of `T`, a corrupt or
+        /// incompatible header, or a producer already attached.
+        pub fn open(name: &str) -> Result<Self, OpenError> {
+            Self::open_with(name, &Options::new())
+        }
+
+        /// As [`Producer::open`], with [`Options`].
+        ///
+        /// # Errors
+        /// As [`Producer::open`].
+        pub fn open_with(name: &str, opts: &Options) -> Result<Self, OpenError> {
+            open(name, opts, Role::Producer).map(Self::new)
+        }
+    }
+
+    impl<T: Pod> Consumer<T> {
+        /// Creates a ring in a new segment named `name` and takes its
+        /// consumer end. The name is removed when this end drops.
+        ///
+        /// # Errors
+        /// As [`Producer::create`].
+        pub fn create(name: &str, capacity: usize) -> Result<Self, CreateError> {
+            Self::create_with(name, capacity, &Options::new())
+        }
+
+        /// As [`Consumer::create`], with [`Options`].
+        ///
+        /// # Errors
+        /// As [`Producer::create`].
+        pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self, CreateError> {
+            create(name, capacity, opts, Role::Consumer).map(Self::new)
+        }
+
+        /// Opens the ring in segment `name` and takes its consumer end.
+        ///
+        /// # Errors
+        /// As [`Producer::open`].
+        pub fn open(name: &str) -> Result<Self, OpenError> {
+            Self::open_with(name, &Options::new())
+        }
+
+        /// As [`Consumer::open`], with [`Options`].
+        ///
+        /// # Errors
+        /// As [`Producer::open`].
+        pub fn open_with(name: &str, opts: &Options) -> Result<Self, OpenError> {
+            open(name, opts, Role::Consumer).map(Self::new)
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The one facade for atomics, racy cells, the futex and the memory barriers.
+//!
+//! Normally these are `core`'s atomics, a transparent `UnsafeCell`, the Linux
+//! futex (the *shared* kind, keyed by physical page so that two processes
+//! mapping one segment meet on the same word) and `membarrier(2)`. Under
+//! `cfg(loom)` they are loom's atomics and cells, and a futex model built on a
+//! loom `Mutex` + `Condvar` per word, so that a waiter really sleeps and a lost
+//! wakeup is reported by loom as a deadlock.
+//!
+//! No other file in the crate names `core::sync::atomic` or
+//! `core::cell::UnsafeCell` (`.ci/run` checks it).
+
+use std::time::Duration;
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+/// One step of a busy wait.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+// ---------------------------------------------------------------------------
+// UnsafeCell with loom's tracked-pointer API
+// ---------------------------------------------------------------------------
+
+/// A racy cell. In production it is `#[repr(transparent)]` over
+/// `core::cell::UnsafeCell`, so a slot region in a segment can be viewed as a
+/// slice of these. Access goes through `get`/`get_mut`, whose returned
+/// pointers loom tracks for as long as they live (a zero-copy guard holds one).
+#[cfg(not(loom))]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> ConstPtr<T> {
+        ConstPtr(self.0.get())
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&self) -> MutPtr<T> {
+        MutPtr(self.0.get())
+    }
+}
+
+/// A shared access to an [`UnsafeCell`]'s contents (loom tracks its lifetime).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct ConstPtr<T>(*const T);
+
+#[cfg(not(loom))]
+impl<T> ConstPtr<T> {
+    /// # Safety
+    /// No `MutPtr` to the same cell may be dereferenced while the result lives.
+    #[inline]
+    pub(crate) unsafe fn deref(&self) -> &T {
+        // SAFETY: the pointer comes from a live UnsafeCell; exclusion is the
+        // caller's obligation, stated above.
+        unsafe { &*self.0 }
+    }
+}
+
+/// An exclusive access to an [`UnsafeCell`]'s contents (loom tracks its lifetime).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct MutPtr<T>(*mut T);
+
+#[cfg(not(loom))]
+impl<T> MutPtr<T> {
+    /// # Safety
+    /// No other pointer to the same cell may be dereferenced while the result lives.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) unsafe fn deref(&self) -> &mut T {
+        // SAFETY: the pointer comes from a live UnsafeCell; exclusion is the
+        // caller's obligation, stated above.
+        unsafe { &mut *self.0 }
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
+
+// ---------------------------------------------------------------------------
+// Futex
+// ---------------------------------------------------------------------------
+
+/// Sleeps while `*word == expected`, for at most `timeout` (a relative time on
+/// the monotonic clock; `None` = no limit).
+///
+/// Returns on a wake, on a timeout, when the word no longer holds `expected`
+/// (`EAGAIN`), on a signal (`EINTR`) or spuriously: callers always re-check
+/// their condition and loop. Errors are never reported because every one of
+/// them means "go and look again".
+#[cfg(not(loom))]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    use rustix::thread::futex;
+    let ts = timeout.map(|t| futex::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    // Flags::empty(): the shared futex (no FUTEX_PRIVATE_FLAG), so the kernel
+    // keys it on the page behind the address, not on this address space.
+    // FUTEX_WAIT's timeout is relative and measured on CLOCK_MONOTONIC.
+    let _ = futex::wait(word, futex::Flags::empty(), expected, ts.as_ref());
+}
+
+/// Wakes every process and thread sleeping on `word`.
+#[cfg(not(loom))]
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    use rustix::thread::futex;
+    // Cannot fail for a valid, aligned address in a shared mapping.
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+}
+
+#[cfg(loom)]
+mod futex_model {
+    //! A futex for loom: one `Mutex` for the whole table, one `Condvar` per
+    //! word (keyed by address), created afresh in every loom execution.
+    //!
+    //! `wait` compares the word and goes to sleep under the table's lock, and
+    //! `wake` takes that lock before notifying: the compare-and-sleep is atomic
+    //! with respect to a wake, as the kernel's is. A waiter is woken only by a
+    //! wake on its own word, so a missing wake is a deadlock loom reports.
+    use super::*;
+    use loom::sync::{Arc, Condvar, Mutex};
+    use std::collections::HashMap;
+
+    loom::lazy_static! {
+        static ref TABLE: Mutex<HashMap<usize, Arc<Condvar>>> = Mutex::new(HashMap::new());
+    }
+
+    pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+        let mut table = TABLE.lock().unwrap();
+        if word.load(Ordering::Relaxed) != expected {
+            return; // EAGAIN
+        }
+        let cv = table.entry(word as *const AtomicU32 as usize).or_insert_with(|| Arc::new(Condvar::new())).clone();
+        // loom cannot model time: a timed wait is an untimed one here.
+        table = cv.wait(table).unwrap();
+        drop(table);
+    }
+
+    pub(crate) fn futex_wake_all(word: &AtomicU32) {
+        let table = TABLE.lock().unwrap();
+        if let Some(cv) = table.get(&(word as *const AtomicU32 as usize)) {
+            cv.notify_all();
+        }
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use futex_model::{futex_wait, futex_wake_all};
+
+// ---------------------------------------------------------------------------
+// Store-load barriers for the eventcount's Dekker pattern
+// ---------------------------------------------------------------------------
+
+/// How the two sides of a Dekker pattern get their store-load barrier.
+///
+/// `Symmetric`: a `fence(SeqCst)` on both sides.
+///
+/// `Asymmetric`: the frequent side (a producer publishing) pays only a compiler
+/// fence; the rare side (a consumer about to sleep) calls
+/// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which runs a full barrier on
+/// every CPU currently running a thread of a registered process (a thread not
+/// running has passed one at its context switch). Every process attached to a
+/// segment registers (see [`register_asymmetric`]) before it touches the ring.
+///
+/// Under loom both forms are `fence(SeqCst)`: loom cannot model membarrier.
+/// `docs/design.md` argues why the two are equivalent for this protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Barrier {
+    Symmetric,
+    Asymmetric,
+}
+
+impl Barrier {
+    /// The frequent side's barrier: orders an earlier store before a later load.
+    #[inline(always)]
+    pub(crate) fn light(self) {
+        #[cfg(not(loom))]
+        match self {
+            Barrier::Symmetric => fence(Ordering::SeqCst),
+            // The compiler must not move the load above the store; the CPU
+            // may, until the heavy side's membarrier forces a full barrier.
+            Barrier::Asymmetric => core::sync::atomic::compiler_fence(Ordering::SeqCst),
+        }
+        #[cfg(loom)]
+        {
+            let _ = self;
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// The rare side's barrier: a full barrier here *and* on every CPU
+    /// running a thread of a registered process.
+    #[inline]
+    pub(crate) fn heavy(self) {
+        #[cfg(not(loom))]
+        match self {
+            Barrier::Symmetric => fence(Ordering::SeqCst),
+            Barrier::Asymmetric => {
+                use rustix::thread::{membarrier, MembarrierCommand};
+                // Registered at attach (register_asymmetric); if the kernel
+                // refuses now, a plain fence still orders our side and the
+                // protocol falls back to the bounded sleep slice.
+                if membarrier(MembarrierCommand::GlobalExpedited).is_err() {
+                    fence(Ordering::SeqCst);
+                }
+            }
+        }
+        #[cfg(loom)]
+        {
+            let _ = self;
+            fence(Ordering::SeqCst);
+        }
+    }
+}
+
+/// Registers this process for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`, once.
+/// Returns whether the asymmetric barrier is usable in this process.
+#[cfg(not(loom))]
+pub(crate) fn register_asymmetric() -> bool {
+    use rustix::thread::{membarrier, membarrier_query, MembarrierCommand, MembarrierQuery};
+    use std::sync::OnceLock;
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        let q = membarrier_query();
+        q.contains(MembarrierQuery::GLOBAL_EXPEDITED | MembarrierQuery::REGISTER_GLOBAL_EXPEDITED)
+            && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
+    })
+}
