@@ -1,0 +1,899 @@
+//! `procring bench`: two processes, pinned to two cores, exchanging messages
+//! through each transport in turn.
+//!
+//! The driver (this process) runs every measurement against a peer process
+//! (this program again, as `bench-peer`) that it starts for that measurement
+//! alone. Every message carries a sequence number in its first 8 bytes; the
+//! receiving side checks it, so loss or reordering shows in the figures.
+//!
+//! - **pingpong**: the driver sends a message, the peer sends it back; the
+//!   driver times each round trip and keeps a histogram. Every row is
+//!   measured right after its own floor measurement (a raw cache-line
+//!   ping-pong), because the host may move the two vCPUs between placements
+//!   of very different distance during a run.
+//! - **stream**: the peer sends as fast as it can for a fixed time, then
+//!   closes; the driver receives and checks every message.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::{Child, Command, Stdio};
+// The floor is raw atomics in a raw shared mapping, on purpose: nothing of
+// procring's between the two processes.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use hdrhistogram::Histogram;
+use procring::spsc::{Consumer, Producer};
+use procring::{Options, RecvTimeoutError};
+
+/// Calls `$f::<N>(args...)` for the run-time size `$size`.
+macro_rules! with_size {
+    ($size:expr, $f:ident, $($arg:expr),*) => {
+        match $size {
+            8 => $f::<8>($($arg),*),
+            16 => $f::<16>($($arg),*),
+            32 => $f::<32>($($arg),*),
+            64 => $f::<64>($($arg),*),
+            128 => $f::<128>($($arg),*),
+            256 => $f::<256>($($arg),*),
+            512 => $f::<512>($($arg),*),
+            1024 => $f::<1024>($($arg),*),
+            2048 => $f::<2048>($($arg),*),
+            4096 => $f::<4096>($($arg),*),
+            8192 => $f::<8192>($($arg),*),
+            s => Err(format!("message size {s} is not supported; use one of {SIZES:?}").into()),
+        }
+    };
+}
+
+type Error = Box<dyn std::error::Error>;
+
+/// Message sizes a ring can carry in this program (a ring's element type is
+/// fixed at compile time).
+const SIZES: [usize; 11] = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A shorter run (fewer round trips, shorter streams): figures are noisier.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object per measurement instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Message size in bytes for every measurement (default: 64 for
+    /// ping-pong; 8, 64 and 4096 for streams). One of 8, 16, ..., 8192.
+    #[arg(long)]
+    size: Option<usize>,
+    /// The two cores to pin the processes to, e.g. `--cores 0,1`
+    /// (default: the first two this process may run on).
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    cores: Option<Vec<usize>>,
+    /// Spin-loop steps before a blocked side sleeps, in block mode
+    /// (default: the library's). `--spin 0` measures the futex path alone.
+    #[arg(long)]
+    spin: Option<u32>,
+    /// Round trips per ping-pong measurement, after a warm-up
+    /// (default 100000; 20000 with --quick).
+    #[arg(long)]
+    round_trips: Option<u64>,
+    /// Milliseconds per stream measurement (default 1000; 200 with --quick).
+    #[arg(long)]
+    stream_ms: Option<u64>,
+    /// Only these transports (comma-separated): procring-spsc, unix-pipe,
+    /// unix-socket. The floor is always measured.
+    #[arg(long, value_delimiter = ',')]
+    transports: Option<Vec<String>>,
+}
+
+#[derive(Args, Debug)]
+pub struct PeerArgs {
+    #[arg(long)]
+    transport: String,
+    #[arg(long)]
+    mode: String,
+    #[arg(long)]
+    kind: String,
+    #[arg(long)]
+    size: usize,
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    core: usize,
+    #[arg(long)]
+    spin: u32,
+    #[arg(long)]
+    stream_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Floor,
+    Spsc,
+    UnixPipe,
+    UnixSocket,
+}
+
+impl Transport {
+    const ALL: [Transport; 4] = [Transport::Floor, Transport::Spsc, Transport::UnixPipe, Transport::UnixSocket];
+
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Floor => "floor",
+            Transport::Spsc => "procring-spsc",
+            Transport::UnixPipe => "unix-pipe",
+            Transport::UnixSocket => "unix-socket",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| format!("unknown transport {s:?}").into())
+    }
+
+    /// Modes measured: procring's own transports in both; the others block.
+    fn modes(self) -> &'static [Mode] {
+        match self {
+            Transport::Floor => &[Mode::Poll],
+            Transport::Spsc => &[Mode::Poll, Mode::Block],
+            Transport::UnixPipe | Transport::UnixSocket => &[Mode::Block],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Poll,
+    Block,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Poll => "poll",
+            Mode::Block => "block",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    PingPong,
+    Stream,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::PingPong => "pingpong",
+            Kind::Stream => "stream",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Latency {
+    p50: u64,
+    p90: u64,
+    p99: u64,
+    p999: u64,
+    max: u64,
+    /// p50 of the floor measured just before this row.
+    floor_p50: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Throughput {
+    msgs_per_s: f64,
+    bytes_per_s: f64,
+    received: u64,
+    lost: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    transport: Transport,
+    mode: Mode,
+    kind: Kind,
+    size: usize,
+    latency: Option<Latency>,
+    stream: Option<Throughput>,
+}
+
+struct Plan {
+    cores: [usize; 2],
+    spin: u32,
+    round_trips: u64,
+    warmup: u64,
+    stream: Duration,
+    pingpong_size: usize,
+    stream_sizes: Vec<usize>,
+    transports: Vec<Transport>,
+}
+
+// ---------------------------------------------------------------------------
+// Driver
+// ---------------------------------------------------------------------------
+
+pub fn run(args: &BenchArgs) -> Result<(), Error> {
+    let plan = plan(args)?;
+    let machine = machine();
+    pin(plan.cores[0])?;
+    if !args.json {
+        println!("procring bench: {machine}");
+        println!(
+            "driver on core {}, peer on core {}; {} round trips per ping-pong, {} ms per stream, block-mode spin {}",
+            plan.cores[0],
+            plan.cores[1],
+            plan.round_trips,
+            plan.stream.as_millis(),
+            plan.spin
+        );
+    }
+    let mut steps: Vec<(Transport, Mode, Kind, usize)> = vec![];
+    for &t in &plan.transports {
+        for &m in t.modes() {
+            steps.push((t, m, Kind::PingPong, plan.pingpong_size));
+        }
+    }
+    for &size in &plan.stream_sizes {
+        for &t in plan.transports.iter().filter(|&&t| t != Transport::Floor) {
+            for &m in t.modes() {
+                steps.push((t, m, Kind::Stream, size));
+            }
+        }
+    }
+    let mut rows = vec![];
+    let _watchdog = Watchdog::arm();
+    for (i, &(t, m, k, size)) in steps.iter().enumerate() {
+        WATCHDOG_STEP.fetch_add(1, Ordering::Relaxed);
+        eprint!("\r\x1b[2K[{}/{}] {} {} {} {}B ...", i + 1, steps.len(), t.name(), m.name(), k.name(), size);
+        let row = match k {
+            Kind::PingPong => {
+                let floor = pingpong(&plan, Transport::Floor, Mode::Poll, size, plan.round_trips / 4)?;
+                let mut lat =
+                    if t == Transport::Floor { floor } else { pingpong(&plan, t, m, size, plan.round_trips)? };
+                lat.floor_p50 = floor.p50;
+                Row { transport: t, mode: m, kind: k, size, latency: Some(lat), stream: None }
+            }
+            Kind::Stream => {
+                Row { transport: t, mode: m, kind: k, size, latency: None, stream: Some(stream(&plan, t, m, size)?) }
+            }
+        };
+        if args.json {
+            println!("{}", json(&row));
+        }
+        rows.push(row);
+    }
+    eprint!("\r\x1b[2K");
+    if !args.json {
+        print!("{}", table(&rows));
+    }
+    Ok(())
+}
+
+fn plan(args: &BenchArgs) -> Result<Plan, Error> {
+    let cores = match &args.cores {
+        Some(c) => [c[0], c[1]],
+        None => default_cores()?,
+    };
+    let sizes_ok = |s: usize| {
+        if SIZES.contains(&s) {
+            Ok(s)
+        } else {
+            Err(format!("--size {s} is not supported; use one of {SIZES:?}"))
+        }
+    };
+    let transports = match &args.transports {
+        None => Transport::ALL.to_vec(),
+        Some(names) => {
+            let mut v = vec![Transport::Floor];
+            for n in names {
+                let t = Transport::parse(n)?;
+                if !v.contains(&t) {
+                    v.push(t);
+                }
+            }
+            v
+        }
+    };
+    Ok(Plan {
+        cores,
+        spin: args.spin.unwrap_or(Options::DEFAULT_SPIN),
+        round_trips: args.round_trips.unwrap_or(if args.quick { 20_000 } else { 100_000 }).max(1),
+        warmup: if args.quick { 2_000 } else { 10_000 },
+        stream: Duration::from_millis(args.stream_ms.unwrap_or(if args.quick { 200 } else { 1000 })),
+        pingpong_size: sizes_ok(args.size.unwrap_or(64))?,
+        stream_sizes: match args.size {
+            Some(s) => vec![sizes_ok(s)?],
+            None => vec![8, 64, 4096],
+        },
+        transports,
+    })
+}
+
+fn default_cores() -> Result<[usize; 2], Error> {
+    let set = rustix::thread::sched_getaffinity(None)?;
+    let mine: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).take(2).collect();
+    match mine[..] {
+        [a, b] => Ok([a, b]),
+        [a] => {
+            eprintln!("procring bench: only core {a} is available; both processes share it (figures will be poor)");
+            Ok([a, a])
+        }
+        _ => Err("no core to run on".into()),
+    }
+}
+
+fn pin(core: usize) -> Result<(), Error> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(core);
+    rustix::thread::sched_setaffinity(None, &set).map_err(|e| format!("cannot pin to core {core}: {e}").into())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let n = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {n} cores")
+}
+
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A name for one measurement's resources: unique per driver and step.
+fn unique(tag: &str) -> String {
+    format!("procring-bench-{}-{}-{tag}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Counts measurements; the watchdog ends a peer when it stops moving.
+static WATCHDOG_STEP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static WATCHDOG_PEER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Kills the current peer if one measurement takes longer than
+/// `STEP_LIMIT`, so that a driver blocked in a read (a pipe cannot time out)
+/// sees end-of-file and reports the failure instead of hanging.
+struct Watchdog;
+
+const STEP_LIMIT: Duration = Duration::from_secs(120);
+
+impl Watchdog {
+    fn arm() -> Self {
+        std::thread::spawn(|| {
+            let (mut step, mut since) = (u32::MAX, Instant::now());
+            loop {
+                std::thread::sleep(Duration::from_millis(200));
+                let now = WATCHDOG_STEP.load(Ordering::Relaxed);
+                if now != step {
+                    (step, since) = (now, Instant::now());
+                } else if since.elapsed() > STEP_LIMIT {
+                    let pid = WATCHDOG_PEER.load(Ordering::Relaxed);
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                        eprintln!("procring bench: watchdog: measurement {now} stuck; killing peer {pid:?}");
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                    since = Instant::now();
+                }
+            }
+        });
+        Watchdog
+    }
+}
+
+fn spawn_peer(plan: &Plan, t: Transport, m: Mode, k: Kind, size: usize, name: &str) -> Result<Child, Error> {
+    let piped = t == Transport::UnixPipe;
+    let child = Command::new(std::env::current_exe()?)
+        .arg("bench-peer")
+        .args(["--transport", t.name(), "--mode", m.name(), "--kind", k.name()])
+        .args(["--size", &size.to_string(), "--name", name, "--core", &plan.cores[1].to_string()])
+        .args(["--spin", &plan.spin.to_string(), "--stream-ms", &plan.stream.as_millis().to_string()])
+        .stdin(if piped { Stdio::piped() } else { Stdio::null() })
+        .stdout(if piped { Stdio::piped() } else { Stdio::null() })
+        .spawn()?;
+    WATCHDOG_PEER.store(child.id(), Ordering::Relaxed);
+    Ok(child)
+}
+
+/// Waits for the peer, failing if it failed or hangs.
+fn finish(mut child: Child) -> Result<(), Error> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return if status.success() { Ok(()) } else { Err(format!("bench peer failed: {status}").into()) };
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("bench peer hung; killed it".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn ring_options(mode: Mode, spin: u32) -> Options {
+    match mode {
+        Mode::Poll => Options::new().busy_poll(),
+        Mode::Block => Options::new().spin(spin),
+    }
+}
+
+/// How long a driver waits for any one message before it calls the peer dead.
+const STALL: Duration = Duration::from_secs(10);
+
+fn pingpong(plan: &Plan, t: Transport, m: Mode, size: usize, round_trips: u64) -> Result<Latency, Error> {
+    let name = unique("pp");
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let total = plan.warmup + round_trips;
+    let mut timed = |i: u64, f: &mut dyn FnMut(u64) -> Result<(), Error>| -> Result<(), Error> {
+        let t0 = Instant::now();
+        f(i)?;
+        if i >= plan.warmup {
+            hist.saturating_record(t0.elapsed().as_nanos() as u64);
+        }
+        Ok(())
+    };
+    match t {
+        Transport::Floor => {
+            let floor = FloorMap::create(&name)?;
+            let child = spawn_peer(plan, t, m, Kind::PingPong, size, &name)?;
+            let (ping, pong) = floor.words();
+            for i in 1..=total {
+                timed(i, &mut |i| {
+                    ping.store(i, Ordering::Release);
+                    spin_until(|| pong.load(Ordering::Acquire) == i)
+                })?;
+            }
+            ping.store(u64::MAX, Ordering::Release);
+            finish(child)?;
+        }
+        Transport::Spsc => with_size!(size, spsc_pingpong, plan, m, &name, total, &mut timed)?,
+        Transport::UnixPipe => {
+            let mut child = spawn_peer(plan, t, m, Kind::PingPong, size, &name)?;
+            let mut w = child.stdin.take().ok_or("no pipe to the peer")?;
+            let mut r = child.stdout.take().ok_or("no pipe from the peer")?;
+            byte_pingpong(&mut r, &mut w, size, total, &mut timed)?;
+            drop((w, r));
+            finish(child)?;
+        }
+        Transport::UnixSocket => {
+            let path = socket_path(&name);
+            let listener = UnixListener::bind(&path)?;
+            let child = spawn_peer(plan, t, m, Kind::PingPong, size, &name)?;
+            let (mut s, _) = listener.accept()?;
+            let _ = std::fs::remove_file(&path);
+            let mut r = s.try_clone()?;
+            byte_pingpong(&mut r, &mut s, size, total, &mut timed)?;
+            drop((s, r));
+            finish(child)?;
+        }
+    }
+    let q = |q| hist.value_at_quantile(q);
+    Ok(Latency { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: hist.max(), floor_p50: 0 })
+}
+
+fn spin_until(mut done: impl FnMut() -> bool) -> Result<(), Error> {
+    let start = Instant::now();
+    let mut n = 0u32;
+    while !done() {
+        std::hint::spin_loop();
+        n = n.wrapping_add(1);
+        if n % (1 << 16) == 0 && start.elapsed() > STALL {
+            return Err("peer stopped answering".into());
+        }
+    }
+    Ok(())
+}
+
+fn seq_of(msg: &[u8]) -> u64 {
+    u64::from_le_bytes(msg[..8].try_into().expect("messages are at least 8 bytes"))
+}
+
+fn check_echo(sent: u64, got: &[u8]) -> Result<(), Error> {
+    match seq_of(got) {
+        s if s == sent => Ok(()),
+        s => Err(format!("ping-pong: sent #{sent}, got #{s} back").into()),
+    }
+}
+
+type Timed<'a> = dyn FnMut(u64, &mut dyn FnMut(u64) -> Result<(), Error>) -> Result<(), Error> + 'a;
+
+fn byte_pingpong(r: &mut dyn Read, w: &mut dyn Write, size: usize, total: u64, timed: &mut Timed) -> Result<(), Error> {
+    let mut out = vec![0u8; size];
+    let mut back = vec![0u8; size];
+    for i in 1..=total {
+        timed(i, &mut |i| {
+            out[..8].copy_from_slice(&i.to_le_bytes());
+            w.write_all(&out)?;
+            r.read_exact(&mut back)?;
+            check_echo(i, &back)
+        })?;
+    }
+    Ok(())
+}
+
+fn spsc_pingpong<const N: usize>(plan: &Plan, m: Mode, name: &str, total: u64, timed: &mut Timed) -> Result<(), Error> {
+    let opts = ring_options(m, plan.spin);
+    let mut tx = Producer::<[u8; N]>::create_with(&format!("/{name}-a"), 64, &opts)?;
+    let mut rx = Consumer::<[u8; N]>::create_with(&format!("/{name}-b"), 64, &opts)?;
+    let child = spawn_peer(plan, Transport::Spsc, m, Kind::PingPong, N, name)?;
+    let mut msg = [0u8; N];
+    for i in 1..=total {
+        timed(i, &mut |i| {
+            msg[..8].copy_from_slice(&i.to_le_bytes());
+            tx.send(msg).map_err(|_| "peer went away")?;
+            let back = rx.recv_timeout(STALL)?;
+            check_echo(i, &back)
+        })?;
+    }
+    drop(tx);
+    finish(child)
+}
+
+fn stream(plan: &Plan, t: Transport, m: Mode, size: usize) -> Result<Throughput, Error> {
+    let name = unique("st");
+    let mut counter = StreamCheck::default();
+    match t {
+        Transport::Floor => unreachable!("the floor is a ping-pong only"),
+        Transport::Spsc => with_size!(size, spsc_stream, plan, m, &name, &mut counter)?,
+        Transport::UnixPipe => {
+            let mut child = spawn_peer(plan, t, m, Kind::Stream, size, &name)?;
+            let r = child.stdout.take().ok_or("no pipe from the peer")?;
+            byte_stream(r, size, &mut counter)?;
+            finish(child)?;
+        }
+        Transport::UnixSocket => {
+            let path = socket_path(&name);
+            let listener = UnixListener::bind(&path)?;
+            let child = spawn_peer(plan, t, m, Kind::Stream, size, &name)?;
+            let (s, _) = listener.accept()?;
+            let _ = std::fs::remove_file(&path);
+            byte_stream(s, size, &mut counter)?;
+            finish(child)?;
+        }
+    }
+    Ok(counter.result(size))
+}
+
+/// Counts a stream's messages and checks their sequence numbers.
+#[derive(Default)]
+struct StreamCheck {
+    first: Option<Instant>,
+    last: Option<Instant>,
+    received: u64,
+    expected: u64,
+    lost: u64,
+}
+
+impl StreamCheck {
+    #[inline]
+    fn seen(&mut self, seq: u64) {
+        if self.received == 0 {
+            self.first = Some(Instant::now());
+        }
+        self.received += 1;
+        if seq != self.expected {
+            // Missing messages, or one out of order: count the difference.
+            self.lost += seq.abs_diff(self.expected);
+        }
+        self.expected = seq + 1;
+    }
+
+    /// The stream has ended: the sender closed right after its last message.
+    fn end(&mut self) {
+        self.last = Some(Instant::now());
+    }
+
+    fn result(&self, size: usize) -> Throughput {
+        let secs = match (self.first, self.last) {
+            (Some(a), Some(b)) => (b - a).as_secs_f64(),
+            _ => 0.0,
+        };
+        // The first message starts the clock, so it is not counted.
+        let msgs = if secs > 0.0 { self.received.saturating_sub(1) as f64 / secs } else { 0.0 };
+        Throughput { msgs_per_s: msgs, bytes_per_s: msgs * size as f64, received: self.received, lost: self.lost }
+    }
+}
+
+fn byte_stream(r: impl Read, size: usize, counter: &mut StreamCheck) -> Result<(), Error> {
+    let mut r = BufReader::with_capacity(1 << 16, r);
+    let mut msg = vec![0u8; size];
+    loop {
+        match r.read_exact(&mut msg) {
+            Ok(()) => counter.seen(seq_of(&msg)),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    counter.end();
+    Ok(())
+}
+
+fn spsc_stream<const N: usize>(plan: &Plan, m: Mode, name: &str, counter: &mut StreamCheck) -> Result<(), Error> {
+    // Up to 4096 slots, at most 4 MiB of ring.
+    let capacity = ((4usize << 20) / N).clamp(64, 4096);
+    let mut rx = Consumer::<[u8; N]>::create_with(&format!("/{name}-a"), capacity, &ring_options(m, plan.spin))?;
+    let child = spawn_peer(plan, Transport::Spsc, m, Kind::Stream, N, name)?;
+    loop {
+        match rx.recv_timeout(STALL) {
+            Ok(msg) => counter.seen(seq_of(&msg)),
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    counter.end();
+    finish(child)
+}
+
+// ---------------------------------------------------------------------------
+// Peer
+// ---------------------------------------------------------------------------
+
+pub fn peer(a: &PeerArgs) -> Result<(), Error> {
+    pin(a.core)?;
+    let t = Transport::parse(&a.transport)?;
+    let m = if a.mode == "poll" { Mode::Poll } else { Mode::Block };
+    let stream_for = Duration::from_millis(a.stream_ms);
+    match (t, a.kind.as_str()) {
+        (Transport::Floor, _) => {
+            let floor = FloorMap::open(&a.name)?;
+            let (ping, pong) = floor.words();
+            let mut last = 0;
+            loop {
+                let mut v = 0;
+                spin_until(|| {
+                    v = ping.load(Ordering::Acquire);
+                    v != last
+                })?;
+                if v == u64::MAX {
+                    return Ok(());
+                }
+                pong.store(v, Ordering::Release);
+                last = v;
+            }
+        }
+        (Transport::Spsc, "pingpong") => with_size!(a.size, spsc_echo, a, m),
+        (Transport::Spsc, _) => with_size!(a.size, spsc_send, a, m, stream_for),
+        (Transport::UnixPipe, kind) => {
+            // Raw, unbuffered ends: std's stdout would hold an echo back.
+            use std::os::fd::AsFd;
+            let mut r = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+            let mut w = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+            if kind == "pingpong" {
+                byte_echo(&mut r, &mut w, a.size)
+            } else {
+                byte_send(&mut w, a.size, stream_for)
+            }
+        }
+        (Transport::UnixSocket, kind) => {
+            let mut s = UnixStream::connect(socket_path(&a.name))?;
+            if kind == "pingpong" {
+                let mut r = s.try_clone()?;
+                byte_echo(&mut r, &mut s, a.size)
+            } else {
+                byte_send(&mut s, a.size, stream_for)
+            }
+        }
+    }
+}
+
+fn byte_echo(r: &mut dyn Read, w: &mut dyn Write, size: usize) -> Result<(), Error> {
+    let mut msg = vec![0u8; size];
+    loop {
+        match r.read_exact(&mut msg) {
+            Ok(()) => w.write_all(&msg)?,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// One `write` per message: a message-oriented sender, as latency demands.
+fn byte_send(w: &mut dyn Write, size: usize, run_for: Duration) -> Result<(), Error> {
+    let mut msg = vec![0xA5u8; size];
+    let start = Instant::now();
+    let mut seq = 0u64;
+    while start.elapsed() < run_for {
+        for _ in 0..256 {
+            msg[..8].copy_from_slice(&seq.to_le_bytes());
+            w.write_all(&msg)?;
+            seq += 1;
+        }
+    }
+    Ok(())
+}
+
+fn spsc_echo<const N: usize>(a: &PeerArgs, m: Mode) -> Result<(), Error> {
+    let opts = ring_options(m, a.spin);
+    let mut rx = Consumer::<[u8; N]>::open_with(&format!("/{}-a", a.name), &opts)?;
+    let mut tx = Producer::<[u8; N]>::open_with(&format!("/{}-b", a.name), &opts)?;
+    loop {
+        match rx.recv() {
+            Ok(msg) => tx.send(msg).map_err(|_| "driver went away")?,
+            Err(procring::RecvError::Disconnected) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn spsc_send<const N: usize>(a: &PeerArgs, m: Mode, run_for: Duration) -> Result<(), Error> {
+    let mut tx = Producer::<[u8; N]>::open_with(&format!("/{}-a", a.name), &ring_options(m, a.spin))?;
+    let mut msg = [0xA5u8; N];
+    let start = Instant::now();
+    let mut seq = 0u64;
+    while start.elapsed() < run_for {
+        for _ in 0..1024 {
+            msg[..8].copy_from_slice(&seq.to_le_bytes());
+            tx.send(msg).map_err(|_| "driver went away")?;
+            seq += 1;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The floor: two words on two cache lines of a shared file mapping
+// ---------------------------------------------------------------------------
+
+struct FloorMap {
+    map: memmap2::MmapMut,
+    path: Option<String>,
+}
+
+impl FloorMap {
+    fn create(name: &str) -> Result<Self, Error> {
+        let path = format!("/dev/shm/{name}");
+        let f = File::options().read(true).write(true).create_new(true).open(&path)?;
+        f.set_len(4096)?;
+        // SAFETY: a private file of ours, mapped shared; only atomics are
+        // accessed in it (see `words`).
+        let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
+        Ok(Self { map, path: Some(path) })
+    }
+
+    fn open(name: &str) -> Result<Self, Error> {
+        let f = File::options().read(true).write(true).open(format!("/dev/shm/{name}"))?;
+        // SAFETY: as in `create`.
+        let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
+        Ok(Self { map, path: None })
+    }
+
+    /// The ping word (offset 0) and the pong word (offset 128).
+    fn words(&self) -> (&AtomicU64, &AtomicU64) {
+        let base = self.map.as_ptr();
+        // SAFETY: the mapping is 4096 bytes and page-aligned, so both words
+        // are in bounds and 8-byte aligned; the memory is only ever accessed
+        // atomically, by both processes.
+        unsafe { (&*base.cast::<AtomicU64>(), &*base.add(128).cast::<AtomicU64>()) }
+    }
+}
+
+impl Drop for FloorMap {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn socket_path(name: &str) -> String {
+    format!("{}/{name}.sock", std::env::temp_dir().display())
+}
+
+// ---------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------
+
+fn json(r: &Row) -> String {
+    let mut s = format!(
+        "{{\"transport\":\"{}\",\"mode\":\"{}\",\"kind\":\"{}\",\"size\":{}",
+        r.transport.name(),
+        r.mode.name(),
+        r.kind.name(),
+        r.size
+    );
+    if let Some(l) = r.latency {
+        let _ = write!(
+            s,
+            ",\"p50_ns\":{},\"p90_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{},\"floor_p50_ns\":{}",
+            l.p50, l.p90, l.p99, l.p999, l.max, l.floor_p50
+        );
+    }
+    if let Some(t) = r.stream {
+        let _ = write!(
+            s,
+            ",\"msgs_per_s\":{:.0},\"bytes_per_s\":{:.0},\"received\":{},\"lost\":{}",
+            t.msgs_per_s, t.bytes_per_s, t.received, t.lost
+        );
+    }
+    s.push('}');
+    s
+}
+
+fn ns(v: u64) -> String {
+    if v >= 100_000 {
+        format!("{:.0}us", v as f64 / 1000.0)
+    } else if v >= 10_000 {
+        format!("{:.1}us", v as f64 / 1000.0)
+    } else {
+        format!("{v}ns")
+    }
+}
+
+fn si(v: f64) -> String {
+    match v {
+        v if v >= 1e9 => format!("{:.2}G", v / 1e9),
+        v if v >= 1e6 => format!("{:.1}M", v / 1e6),
+        v if v >= 1e3 => format!("{:.1}k", v / 1e3),
+        v => format!("{v:.0}"),
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let pipe_p50 = rows
+        .iter()
+        .find(|r| r.kind == Kind::PingPong && r.transport == Transport::UnixPipe)
+        .and_then(|r| r.latency.map(|l| l.p50));
+    let _ = writeln!(
+        out,
+        "\nround trip (ping-pong), {} bytes",
+        rows.iter().find(|r| r.kind == Kind::PingPong).map_or(0, |r| r.size)
+    );
+    let _ = writeln!(
+        out,
+        "{:<14} {:<5} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>9} {:>7} {:>7}",
+        "transport", "mode", "p50", "p90", "p99", "p99.9", "max", "floor p50", "x floor", "x pipe"
+    );
+    for r in rows.iter().filter(|r| r.kind == Kind::PingPong) {
+        let l = r.latency.expect("ping-pong rows have latency");
+        let _ = writeln!(
+            out,
+            "{:<14} {:<5} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>9} {:>7.2} {:>7}",
+            r.transport.name(),
+            r.mode.name(),
+            ns(l.p50),
+            ns(l.p90),
+            ns(l.p99),
+            ns(l.p999),
+            ns(l.max),
+            ns(l.floor_p50),
+            l.p50 as f64 / l.floor_p50.max(1) as f64,
+            pipe_p50.map_or("-".into(), |p| format!("{:.3}", l.p50 as f64 / p.max(1) as f64)),
+        );
+    }
+    let _ = writeln!(out, "\none-way stream");
+    let _ = writeln!(
+        out,
+        "{:<14} {:<5} {:>6} {:>10} {:>10} {:>8} {:>6}",
+        "transport", "mode", "size", "msgs/s", "MB/s", "x pipe", "lost"
+    );
+    for r in rows.iter().filter(|r| r.kind == Kind::Stream) {
+        let t = r.stream.expect("stream rows have throughput");
+        let pipe = rows
+            .iter()
+            .find(|p| p.kind == Kind::Stream && p.transport == Transport::UnixPipe && p.size == r.size)
+            .and_then(|p| p.stream.map(|s| s.msgs_per_s));
+        let _ = writeln!(
+            out,
+            "{:<14} {:<5} {:>6} {:>10} {:>10.1} {:>8} {:>6}",
+            r.transport.name(),
+            r.mode.name(),
+            r.size,
+            si(t.msgs_per_s),
+            t.bytes_per_s / 1e6,
+            pipe.map_or("-".into(), |p| format!("{:.1}", t.msgs_per_s / p.max(1.0))),
+            t.lost,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nfloor: a raw cache-line ping-pong between the same two cores, measured just before each row.\n\
+         x floor / x pipe: p50 over the floor's / the Unix pipe's p50 (lower is better); \
+         stream x pipe: messages/s over the pipe's (higher is better)."
+    );
+    out
+}
