@@ -44,7 +44,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::error::{CreateError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::peer::{Identity, PeerSlot, PeerState};
-use crate::sync::{AtomicU64, Barrier, ConstPtr, MutPtr, Ordering, UnsafeCell};
+use crate::sync::{prefetch, spin_hint, AtomicU64, Barrier, ConstPtr, MutPtr, Ordering, UnsafeCell};
 use crate::wait::{EventCount, Wait};
 
 /// The ring's shared control block. In a segment it sits at `ctl_offset`.
@@ -162,6 +162,12 @@ impl<T> Ring<T> {
         // SAFETY: the index is masked to `0..capacity`, and `slots` points to
         // `capacity` cells inside `_memory`, which lives as long as `self`.
         unsafe { &*self.slots.as_ptr().add((pos & self.mask) as usize) }
+    }
+
+    /// The slot's address, for a prefetch (no access is made through it).
+    #[inline(always)]
+    fn slot_ptr(&self, pos: u64) -> *const UnsafeCell<T> {
+        self.slots.as_ptr().wrapping_add((pos & self.mask) as usize)
     }
 
     #[inline(always)]
@@ -618,28 +624,60 @@ pub struct Consumer<T> {
     /// Our position: the next slot to read. Mirrors the shared `head`.
     head: u64,
     /// The producer's position as last read; refreshed only when it says empty.
-    tail_cache: u64,
+    tail_view: TailView,
 }
 
 // SAFETY: as for `Producer`: the consumer owns its role in the ring.
 unsafe impl<T: Send> Send for Consumer<T> {}
 
+/// The consumer's process-local view of the producer's position.
+#[derive(Debug, Clone, Copy)]
+struct TailView {
+    /// `tail` as last read.
+    tail: u64,
+    /// Consecutive rereads of `tail` that found new messages (none found
+    /// the ring empty): the consumer is keeping up with a saturated stream.
+    streak: u32,
+}
+
+/// In a saturated stream, a reread that finds fewer than this many new
+/// messages waits [`STREAM_PAUSE`] and reads again.
+const STREAM_BATCH: u64 = 8;
+/// Consecutive non-empty rereads that make a stream.
+const STREAM_STREAK: u32 = 2;
+/// Spin-loop steps (≈1 µs here) a streaming consumer lets the producer run
+/// ahead before it takes the `tail` line from it again. Every read of `tail`
+/// costs the producer its next store to that line, so a consumer that keeps
+/// up message by message slows the producer to one line transfer per
+/// message; this lets it publish a run of them per transfer instead (8-byte
+/// streams: ~24 → ~46 M msgs/s). A consumer that finds the ring empty
+/// resets the streak, so request/response traffic never waits here.
+const STREAM_PAUSE: u32 = 64;
+
 /// Messages ready to read, rereading `tail` only when the cached copy shows
 /// fewer than `want`.
 #[inline(always)]
-fn available(ctl: &Control, cap: u64, head: u64, tail_cache: &mut u64, want: u64) -> Result<u64, RecvError> {
-    let avail = tail_cache.wrapping_sub(head);
+fn available(ctl: &Control, cap: u64, head: u64, view: &mut TailView, want: u64) -> Result<u64, RecvError> {
+    let avail = view.tail.wrapping_sub(head);
     if avail >= want {
         return Ok(avail);
     }
-    // Acquire: pairs with the producer's Release store of `tail`; the slots
-    // it published are fully written before we read them.
-    let tail = ctl.tail.load(Ordering::Acquire);
-    let avail = tail.wrapping_sub(head);
+    // Acquire (both loads): pairs with the producer's Release store of
+    // `tail`; the slots it published are fully written before we read them.
+    let mut tail = ctl.tail.load(Ordering::Acquire);
+    let mut avail = tail.wrapping_sub(head);
+    if avail != 0 && avail < STREAM_BATCH && view.streak >= STREAM_STREAK {
+        for _ in 0..STREAM_PAUSE {
+            spin_hint();
+        }
+        tail = ctl.tail.load(Ordering::Acquire);
+        avail = tail.wrapping_sub(head);
+    }
+    view.streak = if avail == 0 { 0 } else { view.streak.saturating_add(1) };
     if avail > cap {
         return Err(RecvError::Corrupt("the producer's position is more than the capacity ahead of the consumer's"));
     }
-    *tail_cache = tail;
+    view.tail = tail;
     Ok(avail)
 }
 
@@ -647,7 +685,7 @@ impl<T: Pod> Consumer<T> {
     fn new(ring: Ring<T>) -> Self {
         // Acquire: we may be re-attaching; continue after what was consumed.
         let head = ring.ctl().head.load(Ordering::Acquire);
-        Self { ring, head, tail_cache: head }
+        Self { ring, head, tail_view: TailView { tail: head, streak: 0 } }
     }
 
     /// How many messages the ring holds (a snapshot).
@@ -687,13 +725,13 @@ impl<T: Pod> Consumer<T> {
     fn poll(
         ring: &Ring<T>,
         head: u64,
-        tail_cache: &mut u64,
+        tail_view: &mut TailView,
         want: u64,
         thorough: bool,
     ) -> Option<Result<u64, RecvError>> {
         let (ctl, cap) = (ring.ctl(), ring.capacity());
-        match available(ctl, cap, head, tail_cache, want) {
-            Ok(0) => {}
+        match available(ctl, cap, head, tail_view, want) {
+            Ok(0) => prefetch(ring.slot_ptr(head)),
             other => return Some(other),
         }
         if ctl.peers.producer.state(thorough) != PeerState::Gone {
@@ -701,7 +739,7 @@ impl<T: Pod> Consumer<T> {
         }
         // The producer stored its last `tail` before `GONE` (Release/Acquire
         // in `peer`): look once more, so nothing it sent is lost.
-        match available(ctl, cap, head, tail_cache, 1) {
+        match available(ctl, cap, head, tail_view, 1) {
             Ok(0) => Some(Err(RecvError::Disconnected)),
             other => Some(other),
         }
@@ -710,15 +748,15 @@ impl<T: Pod> Consumer<T> {
     /// Waits until at least one message is ready, returning how many (the
     /// shared `tail` is reread if fewer than `want` are known to be ready).
     fn wait_ready(&mut self, want: u64, deadline: Option<Instant>) -> Result<u64, RecvTimeoutError> {
-        if let Some(r) = Self::poll(&self.ring, self.head, &mut self.tail_cache, want, false) {
+        if let Some(r) = Self::poll(&self.ring, self.head, &mut self.tail_view, want, false) {
             return r.map_err(Into::into);
         }
-        let Self { ring, head, tail_cache } = self;
+        let Self { ring, head, tail_view } = self;
         let head = *head;
         let outcome = ring
             .ctl()
             .not_empty
-            .wait_until(ring.barrier, &ring.wait, deadline, |thorough| Self::poll(ring, head, tail_cache, 1, thorough));
+            .wait_until(ring.barrier, &ring.wait, deadline, |thorough| Self::poll(ring, head, tail_view, 1, thorough));
         match outcome {
             Some(r) => r.map_err(Into::into),
             None => Err(RecvTimeoutError::Timeout),
@@ -750,7 +788,7 @@ impl<T: Pod> Consumer<T> {
     /// if the shared positions are impossible.
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        match Self::poll(&self.ring, self.head, &mut self.tail_cache, 1, false) {
+        match Self::poll(&self.ring, self.head, &mut self.tail_view, 1, false) {
             None => Err(TryRecvError::Empty),
             Some(Err(e)) => Err(e.into()),
             Some(Ok(_)) => {
@@ -815,7 +853,7 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::try_recv`].
     pub fn try_recv_ref(&mut self) -> Result<RecvRef<'_, T>, TryRecvError> {
-        match Self::poll(&self.ring, self.head, &mut self.tail_cache, 1, false) {
+        match Self::poll(&self.ring, self.head, &mut self.tail_view, 1, false) {
             None => Err(TryRecvError::Empty),
             Some(Err(e)) => Err(e.into()),
             Some(Ok(_)) => Ok(self.ref_guard()),
@@ -858,7 +896,7 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::try_recv`].
     pub fn try_recv_batch(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
-        match Self::poll(&self.ring, self.head, &mut self.tail_cache, out.len() as u64, false) {
+        match Self::poll(&self.ring, self.head, &mut self.tail_view, out.len() as u64, false) {
             None => Err(TryRecvError::Empty),
             Some(Err(e)) => Err(e.into()),
             Some(Ok(ready)) => Ok(self.read_batch(ready, out)),

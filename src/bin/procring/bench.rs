@@ -79,7 +79,8 @@ pub struct BenchArgs {
     /// (default 100000; 20000 with --quick).
     #[arg(long)]
     round_trips: Option<u64>,
-    /// Milliseconds per stream measurement (default 1000; 200 with --quick).
+    /// Milliseconds per stream run (default 300; 100 with --quick); each
+    /// stream row is the median of 5 runs (3 with --quick).
     #[arg(long)]
     stream_ms: Option<u64>,
     /// Only these transports (comma-separated): procring-spsc, unix-pipe,
@@ -206,6 +207,8 @@ struct Plan {
     spin: u32,
     round_trips: u64,
     warmup: u64,
+    /// Repetitions of each measurement (see `run`).
+    reps: u64,
     stream: Duration,
     pingpong_size: usize,
     stream_sizes: Vec<usize>,
@@ -223,10 +226,13 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     if !args.json {
         println!("procring bench: {machine}");
         println!(
-            "driver on core {}, peer on core {}; {} round trips per ping-pong, {} ms per stream, block-mode spin {}",
+            "driver on core {}, peer on core {}; per row: {} round trips in {} runs interleaved with the floor, \
+             or the median of {} streams of {} ms; block-mode spin {}",
             plan.cores[0],
             plan.cores[1],
             plan.round_trips,
+            plan.reps,
+            plan.reps,
             plan.stream.as_millis(),
             plan.spin
         );
@@ -251,14 +257,29 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         eprint!("\r\x1b[2K[{}/{}] {} {} {} {}B ...", i + 1, steps.len(), t.name(), m.name(), k.name(), size);
         let row = match k {
             Kind::PingPong => {
-                let floor = pingpong(&plan, Transport::Floor, Mode::Poll, size, plan.round_trips / 4)?;
-                let mut lat =
-                    if t == Transport::Floor { floor } else { pingpong(&plan, t, m, size, plan.round_trips)? };
-                lat.floor_p50 = floor.p50;
-                Row { transport: t, mode: m, kind: k, size, latency: Some(lat), stream: None }
+                // Interleave the floor with the transport, so that both see the
+                // same vCPU placements in the same proportions.
+                let (mut floor, mut hist) = (histogram()?, histogram()?);
+                let per_rep = plan.round_trips.div_ceil(plan.reps);
+                for _ in 0..plan.reps {
+                    pingpong(&plan, Transport::Floor, Mode::Poll, size, per_rep, &mut floor)?;
+                    if t != Transport::Floor {
+                        pingpong(&plan, t, m, size, per_rep, &mut hist)?;
+                    }
+                }
+                let hist = if t == Transport::Floor { &floor } else { &hist };
+                let latency = Latency::of(hist, floor.value_at_quantile(0.5));
+                Row { transport: t, mode: m, kind: k, size, latency: Some(latency), stream: None }
             }
             Kind::Stream => {
-                Row { transport: t, mode: m, kind: k, size, latency: None, stream: Some(stream(&plan, t, m, size)?) }
+                // The median of several runs: one that met a placement move
+                // does not decide the figure.
+                let mut runs = (0..plan.reps).map(|_| stream(&plan, t, m, size)).collect::<Result<Vec<_>, _>>()?;
+                runs.sort_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s));
+                let mut median = runs[runs.len() / 2];
+                median.lost = runs.iter().map(|r| r.lost).sum();
+                median.received = runs.iter().map(|r| r.received).sum();
+                Row { transport: t, mode: m, kind: k, size, latency: None, stream: Some(median) }
             }
         };
         if args.json {
@@ -303,7 +324,8 @@ fn plan(args: &BenchArgs) -> Result<Plan, Error> {
         spin: args.spin.unwrap_or(Options::DEFAULT_SPIN),
         round_trips: args.round_trips.unwrap_or(if args.quick { 20_000 } else { 100_000 }).max(1),
         warmup: if args.quick { 2_000 } else { 10_000 },
-        stream: Duration::from_millis(args.stream_ms.unwrap_or(if args.quick { 200 } else { 1000 })),
+        reps: if args.quick { 3 } else { 5 },
+        stream: Duration::from_millis(args.stream_ms.unwrap_or(if args.quick { 100 } else { 300 })),
         pingpong_size: sizes_ok(args.size.unwrap_or(64))?,
         stream_sizes: match args.size {
             Some(s) => vec![sizes_ok(s)?],
@@ -424,9 +446,27 @@ fn ring_options(mode: Mode, spin: u32) -> Options {
 /// How long a driver waits for any one message before it calls the peer dead.
 const STALL: Duration = Duration::from_secs(10);
 
-fn pingpong(plan: &Plan, t: Transport, m: Mode, size: usize, round_trips: u64) -> Result<Latency, Error> {
+fn histogram() -> Result<Histogram<u64>, Error> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000_000, 3)?)
+}
+
+impl Latency {
+    fn of(h: &Histogram<u64>, floor_p50: u64) -> Self {
+        let q = |q| h.value_at_quantile(q);
+        Latency { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: h.max(), floor_p50 }
+    }
+}
+
+/// Adds `round_trips` round trips (after a warm-up) to `hist`.
+fn pingpong(
+    plan: &Plan,
+    t: Transport,
+    m: Mode,
+    size: usize,
+    round_trips: u64,
+    hist: &mut Histogram<u64>,
+) -> Result<(), Error> {
     let name = unique("pp");
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
     let total = plan.warmup + round_trips;
     let mut timed = |i: u64, f: &mut dyn FnMut(u64) -> Result<(), Error>| -> Result<(), Error> {
         let t0 = Instant::now();
@@ -471,8 +511,7 @@ fn pingpong(plan: &Plan, t: Transport, m: Mode, size: usize, round_trips: u64) -
             finish(child)?;
         }
     }
-    let q = |q| hist.value_at_quantile(q);
-    Ok(Latency { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: hist.max(), floor_p50: 0 })
+    Ok(())
 }
 
 fn spin_until(mut done: impl FnMut() -> bool) -> Result<(), Error> {
@@ -891,7 +930,7 @@ fn table(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nfloor: a raw cache-line ping-pong between the same two cores, measured just before each row.\n\
+        "\nfloor: a raw cache-line ping-pong between the same two cores, interleaved with each row's runs.\n\
          x floor / x pipe: p50 over the floor's / the Unix pipe's p50 (lower is better); \
          stream x pipe: messages/s over the pipe's (higher is better)."
     );
