@@ -636,8 +636,11 @@ struct TailView {
     /// `tail` as last read.
     tail: u64,
     /// Consecutive rereads of `tail` that found new messages (none found
-    /// the ring empty): the consumer is keeping up with a saturated stream.
+    /// the ring empty): the consumer may be keeping up with a saturated stream.
     streak: u32,
+    /// Rereads left before pausing is tried again, after a pause that did
+    /// not pay (the producer was not saturated: it added less than a batch).
+    cooldown: u32,
 }
 
 /// In a saturated stream, a reread that finds fewer than this many new
@@ -653,6 +656,10 @@ const STREAM_STREAK: u32 = 2;
 /// streams: ~24 → ~46 M msgs/s). A consumer that finds the ring empty
 /// resets the streak, so request/response traffic never waits here.
 const STREAM_PAUSE: u32 = 64;
+/// Rereads without pausing after a pause that did not pay: a producer that
+/// is not saturated (in this thread, or just slow) costs one wasted pause per
+/// this many rereads.
+const STREAM_COOLDOWN: u32 = 1024;
 
 /// Messages ready to read, rereading `tail` only when the cached copy shows
 /// fewer than `want`.
@@ -666,12 +673,18 @@ fn available(ctl: &Control, cap: u64, head: u64, view: &mut TailView, want: u64)
     // `tail`; the slots it published are fully written before we read them.
     let mut tail = ctl.tail.load(Ordering::Acquire);
     let mut avail = tail.wrapping_sub(head);
-    if avail != 0 && avail < STREAM_BATCH && view.streak >= STREAM_STREAK {
+    if view.cooldown > 0 {
+        view.cooldown -= 1;
+    } else if avail != 0 && avail < STREAM_BATCH && view.streak >= STREAM_STREAK {
         for _ in 0..STREAM_PAUSE {
             spin_hint();
         }
+        let before = avail;
         tail = ctl.tail.load(Ordering::Acquire);
         avail = tail.wrapping_sub(head);
+        if avail.wrapping_sub(before) < STREAM_BATCH {
+            view.cooldown = STREAM_COOLDOWN;
+        }
     }
     view.streak = if avail == 0 { 0 } else { view.streak.saturating_add(1) };
     if avail > cap {
@@ -685,7 +698,7 @@ impl<T: Pod> Consumer<T> {
     fn new(ring: Ring<T>) -> Self {
         // Acquire: we may be re-attaching; continue after what was consumed.
         let head = ring.ctl().head.load(Ordering::Acquire);
-        Self { ring, head, tail_view: TailView { tail: head, streak: 0 } }
+        Self { ring, head, tail_view: TailView { tail: head, streak: 0, cooldown: 0 } }
     }
 
     /// How many messages the ring holds (a snapshot).
