@@ -35,6 +35,8 @@ pub mod error;
 #[cfg(not(loom))]
 mod layout;
 mod peer;
+#[cfg(not(loom))]
+mod region;
 pub mod ring;
 #[cfg(not(loom))]
 mod segment;

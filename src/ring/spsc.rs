@@ -993,78 +993,51 @@ impl<T: Pod> fmt::Debug for RecvRef<'_, T> {
 mod named {
     use super::*;
     use crate::error::OpenError;
-    use crate::layout::{self, Expected, Header, Kind, Snapshot, TypeInfo};
-    use crate::segment::Segment;
+    use crate::layout::{Expected, Kind, TypeInfo};
+    use crate::region::Region;
     use crate::Options;
 
     fn expected<T>(capacity: u64) -> Expected {
         Expected { kind: Kind::Spsc, elem: TypeInfo::of::<T>(), capacity, ctl_len: std::mem::size_of::<Control>() }
     }
 
-    fn ring_in<T>(segment: Segment, off: layout::Offsets, capacity: u64, barrier: Barrier, opts: &Options) -> Ring<T> {
-        let base = segment.as_ptr();
-        // SAFETY: the offsets were computed for this layout and checked against
-        // the mapping's length; the base of a mapping is never null.
-        let (ctl, slots) = unsafe {
-            (
-                NonNull::new_unchecked(base.add(off.ctl).cast::<Control>()),
-                NonNull::new_unchecked(base.add(off.data).cast::<UnsafeCell<T>>()),
-            )
-        };
+    fn ring_in<T>(region: Region, opts: &Options) -> Ring<T> {
         Ring {
-            ctl,
-            slots,
-            mask: capacity - 1,
-            barrier,
+            ctl: region.ctl().cast(),
+            slots: region.data().cast(),
+            mask: region.capacity - 1,
+            barrier: region.barrier,
             wait: Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) },
-            _memory: Memory::Segment(segment),
+            _memory: Memory::Segment(region.segment),
         }
     }
 
     fn create<T: Pod>(name: &str, capacity: usize, opts: &Options, role: Role) -> Result<Ring<T>, CreateError> {
-        let cap = check_shape::<T>(capacity)?;
-        let e = expected::<T>(cap);
-        let off = e.offsets().ok_or(CreateError::InvalidCapacity { capacity, reason: "too large to map" })?;
-        let mut segment = Segment::create(name, off.total, opts.mode)?;
-        segment.set_keep(opts.keep);
-        let barrier = if crate::sync::register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
-        let base = segment.as_ptr();
-        // SAFETY: a fresh mapping of `off.total` zeroed bytes that no other
-        // process reads before `publish`; the control block's offset (128) is
-        // aligned for it.
-        unsafe {
-            base.add(off.ctl).cast::<Control>().write(Control::new());
-            layout::write(base.cast::<Header>(), &e, &off, barrier);
-        }
-        let ring = ring_in::<T>(segment, off, cap, barrier, opts);
-        let _ = ring.ctl().peer(role).attach(Identity::this_process()); // a fresh slot: cannot be taken
-                                                                        // SAFETY: the header is in the live mapping `ring` owns.
-        unsafe { layout::publish(base.cast::<Header>()) };
-        Ok(ring)
+        let e = expected::<T>(check_shape::<T>(capacity)?);
+        let region = Region::create(name, &e, opts, |ctl| {
+            // SAFETY: `ctl` is the fresh, aligned, unshared control block.
+            unsafe { ctl.cast::<Control>().write(Control::new()) }
+        })?;
+        // A fresh slot: the role cannot be taken.
+        let _ = region_ctl(&region).peer(role).attach(Identity::this_process());
+        region.publish();
+        Ok(ring_in(region, opts))
+    }
+
+    fn region_ctl(region: &Region) -> &Control {
+        // SAFETY: the region's control block was initialised as a `Control`
+        // (by `create`, or by the creator of a segment `open` validated).
+        unsafe { region.ctl().cast::<Control>().as_ref() }
     }
 
     fn open<T: Pod>(name: &str, opts: &Options, role: Role) -> Result<Ring<T>, OpenError> {
-        let segment = Segment::open(name, opts.open_timeout)?;
-        let hdr = segment.as_ptr().cast::<Header>().cast_const();
-        // SAFETY: `Segment::open` maps at least HEADER_LEN bytes.
-        unsafe { layout::wait_ready(hdr, segment.name(), opts.open_timeout)? };
-        // SAFETY: as above.
-        let snap = unsafe { Snapshot::read(hdr) };
-        let (off, barrier) = snap.validate(segment.name(), &expected::<T>(0), segment.len())?;
-        if barrier == Barrier::Asymmetric && !crate::sync::register_asymmetric() {
-            return Err(OpenError::Unsupported {
-                name: segment.name().to_owned(),
-                what: "membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)",
-            });
-        }
-        let seg_name = segment.name().to_owned();
-        let ring = ring_in::<T>(segment, off, snap.capacity, barrier, opts);
-        ring.ctl().peer(role).attach(Identity::this_process()).map_err(|t| OpenError::RoleTaken {
-            name: seg_name,
+        let region = Region::open(name, &expected::<T>(0), opts)?;
+        region_ctl(&region).peer(role).attach(Identity::this_process()).map_err(|t| OpenError::RoleTaken {
+            name: region.name().to_owned(),
             role: role.name(),
             pid: t.pid,
         })?;
-        Ok(ring)
+        Ok(ring_in(region, opts))
     }
 
     impl<T: Pod> Producer<T> {
