@@ -175,7 +175,7 @@ impl<T> fmt::Debug for SendError<T> {
 
 impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sending on a disconnected ring")
+        f.write_str("sending on a closed or disconnected channel")
     }
 }
 
@@ -221,8 +221,8 @@ impl<T> fmt::Debug for TrySendError<T> {
 impl<T> fmt::Display for TrySendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Full(_) => f.write_str("sending on a full ring"),
-            Self::Disconnected(_) => f.write_str("sending on a disconnected ring"),
+            Self::Full(_) => f.write_str("sending on a full channel"),
+            Self::Disconnected(_) => f.write_str("sending on a closed or disconnected channel"),
         }
     }
 }
@@ -270,8 +270,8 @@ impl<T> fmt::Debug for SendTimeoutError<T> {
 impl<T> fmt::Display for SendTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Timeout(_) => f.write_str("timed out waiting for room in the ring"),
-            Self::Disconnected(_) => f.write_str("sending on a disconnected ring"),
+            Self::Timeout(_) => f.write_str("timed out waiting for room in the channel"),
+            Self::Disconnected(_) => f.write_str("sending on a closed or disconnected channel"),
         }
     }
 }
@@ -283,11 +283,11 @@ impl<T> std::error::Error for SendTimeoutError<T> {}
 #[non_exhaustive]
 pub enum RecvError {
     /// The ring is drained and the sending side is gone (dropped or died).
-    #[error("receiving on an empty and disconnected ring")]
+    #[error("receiving on an empty and closed or disconnected channel")]
     Disconnected,
     /// The shared positions are impossible (written by a buggy or hostile
     /// process); nothing was read.
-    #[error("the ring's shared state is corrupt: {0}")]
+    #[error("the channel's shared state is corrupt: {0}")]
     Corrupt(&'static str),
 }
 
@@ -296,13 +296,13 @@ pub enum RecvError {
 #[non_exhaustive]
 pub enum TryRecvError {
     /// The ring is empty right now.
-    #[error("receiving on an empty ring")]
+    #[error("receiving on an empty channel")]
     Empty,
     /// The ring is drained and the sending side is gone (dropped or died).
-    #[error("receiving on an empty and disconnected ring")]
+    #[error("receiving on an empty and closed or disconnected channel")]
     Disconnected,
     /// The shared positions are impossible; nothing was read.
-    #[error("the ring's shared state is corrupt: {0}")]
+    #[error("the channel's shared state is corrupt: {0}")]
     Corrupt(&'static str),
 }
 
@@ -311,13 +311,13 @@ pub enum TryRecvError {
 #[non_exhaustive]
 pub enum RecvTimeoutError {
     /// Nothing arrived before the deadline.
-    #[error("timed out waiting on an empty ring")]
+    #[error("timed out waiting on an empty channel")]
     Timeout,
     /// The ring is drained and the sending side is gone (dropped or died).
-    #[error("receiving on an empty and disconnected ring")]
+    #[error("receiving on an empty and closed or disconnected channel")]
     Disconnected,
     /// The shared positions are impossible; nothing was read.
-    #[error("the ring's shared state is corrupt: {0}")]
+    #[error("the channel's shared state is corrupt: {0}")]
     Corrupt(&'static str),
 }
 
@@ -337,4 +337,53 @@ impl From<RecvError> for RecvTimeoutError {
             RecvError::Corrupt(w) => Self::Corrupt(w),
         }
     }
+}
+
+/// A send of a serialized value failed. The value was taken by reference, so
+/// there is nothing to hand back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObjectSendError {
+    /// The value serializes to more bytes than a slot (or the ring) holds.
+    #[error("the value serializes to {size} bytes, more than the {limit} a message may hold")]
+    TooLarge {
+        /// Its serialized size.
+        size: usize,
+        /// The most a message may hold.
+        limit: usize,
+    },
+    /// No room right now (non-blocking send).
+    #[error("sending on a full channel")]
+    Full,
+    /// No room before the deadline (timed send).
+    #[error("timed out waiting for room in the channel")]
+    Timeout,
+    /// The channel is closed, or its receiving side is gone.
+    #[error("sending on a closed or disconnected channel")]
+    Disconnected,
+    /// The value could not be serialized.
+    #[error("cannot serialize the value: {0}")]
+    Encode(String),
+}
+
+/// A receive of a serialized value failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObjectRecvError {
+    /// Nothing ready right now (non-blocking receive).
+    #[error("receiving on an empty channel")]
+    Empty,
+    /// Nothing arrived before the deadline (timed receive).
+    #[error("timed out waiting on an empty channel")]
+    Timeout,
+    /// The channel is closed and drained, or its sending side is gone.
+    #[error("receiving on an empty and closed or disconnected channel")]
+    Disconnected,
+    /// The message is not a valid encoding of the type asked for (the
+    /// message was consumed).
+    #[error("cannot deserialize the message: {0}")]
+    Decode(String),
+    /// The shared state or a message's length is impossible.
+    #[error("the channel's shared state is corrupt: {0}")]
+    Corrupt(&'static str),
 }

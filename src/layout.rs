@@ -11,7 +11,7 @@
 //! |-------:|-----:|---------------|-------------------------------------------------|
 //! |      0 |    8 | `magic`       | `b"PROCRING"`                                   |
 //! |      8 |    4 | `version`     | layout version ([`VERSION`])                    |
-//! |     12 |    4 | `kind`        | [`Kind`] of object                              |
+//! |     12 |    4 | `kind`        | [`Kind`] of object (1 spsc ring, 2 queue)       |
 //! |     16 |    4 | `state`       | atomic: 0 initialising, 1 ready (Release/Acquire) |
 //! |     20 |    4 | `barrier`     | 0 symmetric fences, 1 asymmetric (membarrier)   |
 //! |     24 |    8 | `capacity`    | slots (a power of two)                          |
@@ -48,12 +48,15 @@ const STATE_READY: u32 = 1;
 pub enum Kind {
     /// A single-producer single-consumer ring ([`crate::spsc`]).
     Spsc = 1,
+    /// A many-producer many-consumer queue ([`crate::Queue`]).
+    Queue = 2,
 }
 
 impl Kind {
     fn from_u32(v: u32) -> Option<Self> {
         match v {
             1 => Some(Kind::Spsc),
+            2 => Some(Kind::Queue),
             _ => None,
         }
     }
@@ -62,6 +65,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Spsc => "spsc ring",
+            Kind::Queue => "queue",
         }
     }
 }
@@ -108,13 +112,24 @@ pub(crate) struct TypeInfo {
 impl TypeInfo {
     pub(crate) fn of<T>() -> Self {
         let name = std::any::type_name::<T>();
-        Self { size: size_of::<T>() as u32, align: align_of::<T>() as u32, hash: fnv1a(name.as_bytes()), name }
+        Self { size: size_of::<T>() as u32, align: align_of::<T>() as u32, hash: fnv1a(FNV_START, name), name }
+    }
+
+    /// `T` carried serialized in slots of `size` bytes (0 when opening: the
+    /// segment's size is taken). Its hash differs from `T`'s own, so a `Pod`
+    /// queue of `T` and a serialized one are never mistaken for each other.
+    #[allow(dead_code)] // used with the `serde` feature
+    pub(crate) fn serialized<T>(size: u32) -> Self {
+        let name = std::any::type_name::<T>();
+        Self { size, align: 8, hash: fnv1a(fnv1a(FNV_START, "serialized:"), name), name }
     }
 }
 
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// FNV-1a, 64-bit: a stable hash (std's `Hasher`s are not stable across builds).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+fn fnv1a(start: u64, s: &str) -> u64 {
+    s.bytes().fold(start, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Everything an object asks of its segment; the creator writes it and an
@@ -125,6 +140,16 @@ pub(crate) struct Expected {
     pub(crate) elem: TypeInfo,
     pub(crate) capacity: u64,
     pub(crate) ctl_len: usize,
+}
+
+/// Bytes per slot for an element of `size` and `align` in a `kind`: the
+/// element itself, or more where a slot also holds protocol state (the
+/// queue's sequence word). Both sides derive it; the header does not store it.
+pub(crate) fn stride(kind: Kind, size: u32, align: u32) -> usize {
+    match kind {
+        Kind::Spsc => size as usize,
+        Kind::Queue => crate::ring::mpmc::Geometry { size: size as usize, align: align as usize }.stride(),
+    }
 }
 
 /// Where the parts of a segment are, derived from [`Expected`] alone.
@@ -146,7 +171,8 @@ impl Expected {
         let ctl = HEADER_LEN;
         let align = REGION_ALIGN.max(self.elem.align as usize);
         let data = (ctl.checked_add(self.ctl_len)?).checked_next_multiple_of(align)?;
-        let slots = usize::try_from(self.capacity).ok()?.checked_mul(self.elem.size as usize)?;
+        let stride = stride(self.kind, self.elem.size, self.elem.align);
+        let slots = usize::try_from(self.capacity).ok()?.checked_mul(stride)?;
         let total = data.checked_add(slots)?;
         // A mapping must fit in isize (and in a file offset).
         (total <= isize::MAX as usize).then_some(Offsets { ctl, data, total })
@@ -273,7 +299,10 @@ impl Snapshot {
         if kind != e.kind {
             return Err(OpenError::KindMismatch { name: name.to_owned(), found: kind.name(), expected: e.kind.name() });
         }
-        if (self.elem_size, self.elem_align, self.type_hash) != (e.elem.size, e.elem.align, e.elem.hash) {
+        // An expected size of 0 takes the segment's (serialized elements,
+        // whose slot size the creator chose); it must still be a real size.
+        let want_size = if e.elem.size == 0 { self.elem_size.max(1) } else { e.elem.size };
+        if (self.elem_size, self.elem_align, self.type_hash) != (want_size, e.elem.align, e.elem.hash) {
             return Err(OpenError::TypeMismatch {
                 name: name.to_owned(),
                 found: format!("{} (size {}, align {})", self.type_name(), self.elem_size, self.elem_align),
@@ -288,7 +317,7 @@ impl Snapshot {
             1 => Barrier::Asymmetric,
             b => return Err(corrupt(format!("unknown barrier mode {b}"))),
         };
-        let e = Expected { capacity: self.capacity, ..*e };
+        let e = Expected { capacity: self.capacity, elem: TypeInfo { size: self.elem_size, ..e.elem }, ..*e };
         let Some(off) = e.offsets() else {
             return Err(corrupt(format!("capacity {} overflows the address space", self.capacity)));
         };

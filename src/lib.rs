@@ -35,20 +35,27 @@ pub mod error;
 #[cfg(not(loom))]
 mod layout;
 mod peer;
+mod queue;
 #[cfg(not(loom))]
 mod region;
 pub mod ring;
 #[cfg(not(loom))]
 mod segment;
+#[cfg(all(feature = "serde", not(loom)))]
+mod serde_queue;
 mod sync;
 mod wait;
 
 pub use error::{
-    CreateError, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    CreateError, ObjectRecvError, ObjectSendError, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
+    TryRecvError, TrySendError,
 };
+pub use queue::{Queue, RecvRef as QueueRecvRef, SendSlot as QueueSendSlot};
 pub use ring::spsc;
 #[cfg(not(loom))]
 pub use segment::unlink;
+#[cfg(all(feature = "serde", not(loom)))]
+pub use serde_queue::SerdeQueue;
 
 #[cfg(not(loom))]
 pub use layout::{Kind, VERSION as LAYOUT_VERSION};

@@ -18,6 +18,9 @@ pub(crate) struct Region {
     pub(crate) segment: Segment,
     pub(crate) off: Offsets,
     pub(crate) capacity: u64,
+    /// The element size recorded in the header (what the caller asked for,
+    /// or, if it asked for size 0, what the creator chose).
+    pub(crate) elem_size: u32,
     pub(crate) barrier: Barrier,
 }
 
@@ -37,7 +40,7 @@ impl Region {
         let mut segment = Segment::create(name, off.total, opts.mode)?;
         segment.set_keep(opts.keep);
         let barrier = if register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
-        let region = Self { segment, off, capacity: e.capacity, barrier };
+        let region = Self { segment, off, capacity: e.capacity, elem_size: e.elem.size, barrier };
         init(region.ctl());
         // SAFETY: a fresh mapping of `off.total` bytes that no other process
         // reads before `publish`.
@@ -68,7 +71,7 @@ impl Region {
                 what: "membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)",
             });
         }
-        Ok(Self { segment, off, capacity: snap.capacity, barrier })
+        Ok(Self { segment, off, capacity: snap.capacity, elem_size: snap.elem_size, barrier })
     }
 
     fn header(&self) -> *mut Header {

@@ -1,0 +1,287 @@
+//! `SerdeQueue<T>`: any `Serialize + DeserializeOwned` value through a queue,
+//! the analogue of Python pickling objects into a `multiprocessing.Queue`.
+//!
+//! Values are encoded with postcard (compact, varint-based) into fixed-size
+//! slots of the MPMC ring: a `u32` length, then the bytes. The slot size is
+//! chosen at creation; a value that does not fit is refused with its size
+//! and the limit, never truncated. Receivers check every length against the
+//! slot before reading it.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{CreateError, ObjectRecvError, ObjectSendError};
+use crate::layout::TypeInfo;
+use crate::queue::{check_capacity, Shared};
+use crate::ring::mpmc::{Geometry, Stop};
+use crate::wait::Wait;
+
+/// Bytes of the length prefix in a slot.
+const LEN: usize = 4;
+
+/// A many-producer many-consumer queue of serialized `T` values.
+///
+/// ```
+/// use procring::SerdeQueue;
+///
+/// let q = SerdeQueue::<(i32, Option<i32>, String)>::new(8, 256)?;
+/// q.send(&(42, None, "hello".to_owned()))?;
+/// assert_eq!(q.recv()?, (42, None, "hello".to_owned()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SerdeQueue<T> {
+    shared: Arc<Shared>,
+    wait: Wait,
+    max: usize,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for SerdeQueue<T> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone(), wait: self.wait, max: self.max, _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for SerdeQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SerdeQueue").field("capacity", &self.shared.ring.capacity()).field("max", &self.max).finish()
+    }
+}
+
+fn geometry(max_bytes: usize) -> Geometry {
+    Geometry { size: LEN + max_bytes, align: 8 }
+}
+
+fn check_max(max_bytes: usize) -> Result<u32, CreateError> {
+    match u32::try_from(LEN + max_bytes) {
+        Ok(n) if max_bytes > 0 && n <= 1 << 30 => Ok(n),
+        _ => {
+            Err(CreateError::InvalidCapacity { capacity: max_bytes, reason: "a message must hold 1 to 2^30 - 4 bytes" })
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
+    fn with(shared: Shared, wait: Wait, max: usize) -> Self {
+        Self { shared: Arc::new(shared), wait, max, _t: PhantomData }
+    }
+
+    /// An in-process queue of `capacity` slots of `max_bytes` each.
+    ///
+    /// # Errors
+    /// [`CreateError::InvalidCapacity`] for a capacity that is not a power of
+    /// two (at least 2) or a `max_bytes` of 0 or over 2^30.
+    pub fn new(capacity: usize, max_bytes: usize) -> Result<Self, CreateError> {
+        let cap = check_capacity(capacity)?;
+        check_max(max_bytes)?;
+        let shared = Shared::heap(geometry(max_bytes), cap);
+        Ok(Self::with(shared, Wait { spin: crate::Options::DEFAULT_SPIN, slice: None }, max_bytes))
+    }
+
+    /// Creates a queue in a new segment named `name`: `capacity` slots,
+    /// each holding a value of up to `max_bytes` serialized bytes.
+    ///
+    /// # Errors
+    /// As [`crate::Queue::create`], and as [`SerdeQueue::new`].
+    pub fn create(name: &str, capacity: usize, max_bytes: usize) -> Result<Self, CreateError> {
+        Self::create_with(name, capacity, max_bytes, &crate::Options::new())
+    }
+
+    /// As [`SerdeQueue::create`], with [`crate::Options`].
+    ///
+    /// # Errors
+    /// As [`SerdeQueue::create`].
+    pub fn create_with(
+        name: &str,
+        capacity: usize,
+        max_bytes: usize,
+        opts: &crate::Options,
+    ) -> Result<Self, CreateError> {
+        let cap = check_capacity(capacity)?;
+        let size = check_max(max_bytes)?;
+        let shared = Shared::create(name, TypeInfo::serialized::<T>(size), geometry(max_bytes), cap, opts)?;
+        Ok(Self::with(shared, Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }, max_bytes))
+    }
+
+    /// Opens the queue of serialized `T` in segment `name`; its slot size is
+    /// the creator's.
+    ///
+    /// # Errors
+    /// As [`crate::Queue::open`].
+    pub fn open(name: &str) -> Result<Self, crate::OpenError> {
+        Self::open_with(name, &crate::Options::new())
+    }
+
+    /// As [`SerdeQueue::open`], with [`crate::Options`].
+    ///
+    /// # Errors
+    /// As [`crate::Queue::open`].
+    pub fn open_with(name: &str, opts: &crate::Options) -> Result<Self, crate::OpenError> {
+        let (shared, size) = Shared::open(name, TypeInfo::serialized::<T>(0), opts)?;
+        if size <= LEN {
+            return Err(crate::OpenError::Corrupt {
+                name: name.to_owned(),
+                what: format!("slot size {size} holds no message"),
+            });
+        }
+        Ok(Self::with(shared, Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }, size - LEN))
+    }
+
+    /// The largest serialized value a message may hold, in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max
+    }
+
+    /// Messages in the queue (a snapshot).
+    pub fn len(&self) -> usize {
+        self.shared.ring.len() as usize
+    }
+
+    /// Whether the queue holds no message (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots in the queue.
+    pub fn capacity(&self) -> usize {
+        self.shared.ring.capacity() as usize
+    }
+
+    /// Closes the queue for everyone (see [`crate::Queue::close`]).
+    pub fn close(&self) -> bool {
+        self.shared.ring.close()
+    }
+
+    /// Whether the queue is closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.ring.is_closed()
+    }
+
+    fn encode(&self, value: &T) -> Result<Vec<u8>, ObjectSendError> {
+        let bytes = postcard::to_allocvec(value).map_err(|e| ObjectSendError::Encode(e.to_string()))?;
+        if bytes.len() > self.max {
+            return Err(ObjectSendError::TooLarge { size: bytes.len(), limit: self.max });
+        }
+        Ok(bytes)
+    }
+
+    fn put(&self, claim: Result<u64, Stop>, bytes: &[u8]) -> Result<(), ObjectSendError> {
+        let ring = &self.shared.ring;
+        let pos = claim.map_err(|stop| match stop {
+            Stop::NotNow => ObjectSendError::Full,
+            Stop::Timeout => ObjectSendError::Timeout,
+            Stop::Closed | Stop::Corrupt(_) => ObjectSendError::Disconnected,
+        })?;
+        let payload = ring.payload_mut(pos);
+        // SAFETY: we claimed `pos`; its payload (LEN + max bytes, 8-aligned)
+        // is ours until we publish, and `bytes.len() <= max` (checked).
+        unsafe {
+            payload.ptr.cast::<[u8; LEN]>().write((bytes.len() as u32).to_le_bytes());
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), payload.ptr.add(LEN), bytes.len());
+        }
+        payload.end();
+        ring.publish(pos, true);
+        Ok(())
+    }
+
+    fn take(&self, claim: Result<u64, Stop>) -> Result<T, ObjectRecvError> {
+        let ring = &self.shared.ring;
+        let pos = claim.map_err(|stop| match stop {
+            Stop::NotNow => ObjectRecvError::Empty,
+            Stop::Timeout => ObjectRecvError::Timeout,
+            Stop::Closed => ObjectRecvError::Disconnected,
+            Stop::Corrupt(w) => ObjectRecvError::Corrupt(w),
+        })?;
+        let payload = ring.payload_ref(pos);
+        // SAFETY: we claimed `pos` for reading: published and ours until we
+        // release it. The length is untrusted: checked against the slot
+        // before any byte past it is read.
+        let decoded = unsafe {
+            let len = u32::from_le_bytes(payload.ptr.cast::<[u8; LEN]>().read()) as usize;
+            if len > self.max {
+                Err(ObjectRecvError::Corrupt("a message's length is larger than its slot"))
+            } else {
+                let bytes = std::slice::from_raw_parts(payload.ptr.add(LEN), len);
+                postcard::from_bytes(bytes).map_err(|e| ObjectRecvError::Decode(e.to_string()))
+            }
+        };
+        payload.end();
+        ring.release(pos);
+        decoded
+    }
+
+    /// Sends `value` if there is room now.
+    ///
+    /// # Errors
+    /// [`ObjectSendError::TooLarge`] (with its size and the limit),
+    /// [`ObjectSendError::Full`], [`ObjectSendError::Disconnected`], or
+    /// [`ObjectSendError::Encode`].
+    pub fn try_send(&self, value: &T) -> Result<(), ObjectSendError> {
+        let bytes = self.encode(value)?;
+        self.put(self.shared.ring.try_claim_send(), &bytes)
+    }
+
+    /// Sends `value`, waiting for room as long as it takes.
+    ///
+    /// # Errors
+    /// As [`SerdeQueue::try_send`], but never `Full`.
+    pub fn send(&self, value: &T) -> Result<(), ObjectSendError> {
+        self.send_deadline(value, None)
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// As [`SerdeQueue::try_send`], with `Timeout` instead of `Full`.
+    pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), ObjectSendError> {
+        self.send_deadline(value, Instant::now().checked_add(timeout))
+    }
+
+    /// Sends `value`, waiting for room until `deadline` (`None`: no limit).
+    ///
+    /// # Errors
+    /// As [`SerdeQueue::send_timeout`].
+    pub fn send_deadline(&self, value: &T, deadline: Option<Instant>) -> Result<(), ObjectSendError> {
+        let bytes = self.encode(value)?;
+        self.put(self.shared.ring.claim_send(&self.wait, deadline), &bytes)
+    }
+
+    /// Receives a value if one is ready now.
+    ///
+    /// # Errors
+    /// [`ObjectRecvError::Empty`], [`ObjectRecvError::Disconnected`] (closed
+    /// and drained), [`ObjectRecvError::Decode`], or
+    /// [`ObjectRecvError::Corrupt`].
+    pub fn try_recv(&self) -> Result<T, ObjectRecvError> {
+        self.take(self.shared.ring.try_claim_recv())
+    }
+
+    /// Receives a value, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// As [`SerdeQueue::try_recv`], but never `Empty`.
+    pub fn recv(&self) -> Result<T, ObjectRecvError> {
+        self.recv_deadline(None)
+    }
+
+    /// Receives a value, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`SerdeQueue::try_recv`], with `Timeout` instead of `Empty`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, ObjectRecvError> {
+        self.recv_deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// Receives a value, waiting until `deadline` (`None`: no limit).
+    ///
+    /// # Errors
+    /// As [`SerdeQueue::recv_timeout`].
+    pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, ObjectRecvError> {
+        self.take(self.shared.ring.claim_recv(&self.wait, deadline))
+    }
+}

@@ -1,0 +1,338 @@
+//! `Queue<T>`: in-process behaviour, and many producer and consumer
+//! processes on one queue (this binary re-executed in child roles).
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::{child_role, spawn_child, wait_child, SegName};
+use procring::spsc::Producer;
+use procring::{OpenError, Queue, RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
+
+const CHILD_LIMIT: Duration = Duration::from_secs(120);
+const PER_PRODUCER: u64 = 500_000;
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A message: the producer's id in the high half, its sequence number low.
+fn msg(producer: u64, seq: u64) -> u64 {
+    producer << 32 | seq
+}
+
+#[test]
+fn child_entry() {
+    let Some((role, name, arg)) = child_role() else { return };
+    match role.as_str() {
+        // arg = producer id: send PER_PRODUCER numbered messages, mixing
+        // blocking, timed, non-blocking and zero-copy sends.
+        "producer" => {
+            let id: u64 = arg.parse().unwrap();
+            let q = Queue::<u64>::open(&name).unwrap();
+            for seq in 0..PER_PRODUCER {
+                let m = msg(id, seq);
+                match seq % 4 {
+                    0 => q.send(m).unwrap(),
+                    1 => q.send_timeout(m, Duration::from_secs(60)).unwrap(),
+                    2 => {
+                        let mut v = m;
+                        loop {
+                            match q.try_send(v) {
+                                Ok(()) => break,
+                                Err(TrySendError::Full(back)) => {
+                                    v = back;
+                                    std::thread::yield_now();
+                                }
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                    _ => {
+                        let mut slot = q.reserve().unwrap();
+                        *slot = m;
+                        slot.commit();
+                    }
+                }
+            }
+        }
+        // arg = output file: receive until closed, check each producer's
+        // order, and write what arrived for the parent to check.
+        "consumer" => {
+            let q = Queue::<u64>::open(&name).unwrap();
+            let mut got = Vec::new();
+            let mut last = [None::<u64>; 2];
+            loop {
+                let r = match got.len() % 3 {
+                    0 => q.recv().map_err(|_| ()),
+                    1 => q.recv_timeout(Duration::from_secs(60)).map_err(|_| ()),
+                    _ => q.recv_ref().map(|r| *r).map_err(|_| ()),
+                };
+                let Ok(m) = r else { break };
+                let (p, seq) = ((m >> 32) as usize, m & 0xffff_ffff);
+                assert!(last[p].is_none_or(|l| seq > l), "producer {p}'s messages out of order: {seq} after {last:?}");
+                last[p] = Some(seq);
+                got.push(m);
+            }
+            assert!(q.is_closed());
+            let bytes: Vec<u8> = got.iter().flat_map(|m| m.to_le_bytes()).collect();
+            std::fs::write(&arg, bytes).unwrap();
+        }
+        // Block in recv until another process closes the queue.
+        "blocked-receiver" => {
+            let q = Queue::<u64>::open(&name).unwrap();
+            assert_eq!(q.recv_timeout(Duration::from_secs(60)), Err(RecvTimeoutError::Disconnected));
+        }
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+#[test]
+fn two_producer_and_two_consumer_processes_deliver_every_message_once_in_order() {
+    let _serial = serial();
+    let name = SegName::new("queue-2x2");
+    let q = Queue::<u64>::create(name.as_str(), 1024).unwrap();
+    let outs: Vec<String> = (0..2).map(|i| format!("/tmp{}-consumer{i}", name.as_str())).collect();
+    let mut consumers: Vec<_> = outs.iter().map(|o| spawn_child("consumer", name.as_str(), o)).collect();
+    let mut producers: Vec<_> = (0..2).map(|i| spawn_child("producer", name.as_str(), &i.to_string())).collect();
+    for p in &mut producers {
+        assert!(wait_child(p, CHILD_LIMIT).success(), "a producer failed");
+    }
+    assert!(q.close());
+    for c in &mut consumers {
+        assert!(wait_child(c, CHILD_LIMIT).success(), "a consumer failed");
+    }
+    let mut seen = vec![vec![0u8; PER_PRODUCER as usize]; 2];
+    let mut per_consumer = vec![];
+    for o in &outs {
+        let bytes = std::fs::read(o).unwrap();
+        let _ = std::fs::remove_file(o);
+        per_consumer.push(bytes.len() / 8);
+        for m in bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())) {
+            seen[(m >> 32) as usize][(m & 0xffff_ffff) as usize] += 1;
+        }
+    }
+    for (p, s) in seen.iter().enumerate() {
+        let lost = s.iter().filter(|&&n| n == 0).count();
+        let dup = s.iter().filter(|&&n| n > 1).count();
+        assert_eq!((lost, dup), (0, 0), "producer {p}: {lost} lost, {dup} duplicated");
+    }
+    assert_eq!(per_consumer.iter().sum::<usize>(), 2 * PER_PRODUCER as usize);
+    assert_eq!(q.skipped(), 0);
+}
+
+#[test]
+fn close_in_one_process_wakes_a_blocked_recv_in_another() {
+    let _serial = serial();
+    let name = SegName::new("queue-close");
+    let q = Queue::<u64>::create(name.as_str(), 8).unwrap();
+    let mut child = spawn_child("blocked-receiver", name.as_str(), "");
+    // Give the child time to block; the outcome does not depend on it.
+    std::thread::sleep(Duration::from_millis(200));
+    q.close();
+    assert!(wait_child(&mut child, CHILD_LIMIT).success());
+}
+
+#[test]
+fn a_queue_opened_with_another_element_type_or_kind_is_refused() {
+    let name = SegName::new("queue-type");
+    let _q = Queue::<u64>::create(name.as_str(), 8).unwrap();
+    let err = Queue::<[u8; 32]>::open(name.as_str()).unwrap_err();
+    assert!(matches!(err, OpenError::TypeMismatch { .. }), "{err}");
+    let err = Queue::<i64>::open(name.as_str()).unwrap_err();
+    assert!(matches!(err, OpenError::TypeMismatch { .. }), "{err}");
+    let err = Producer::<u64>::open(name.as_str()).unwrap_err();
+    assert!(matches!(err, OpenError::KindMismatch { .. }), "{err}");
+    Queue::<u64>::open(name.as_str()).unwrap();
+}
+
+#[test]
+fn handles_in_one_process_share_the_queue() {
+    let name = SegName::new("queue-handles");
+    let a = Queue::<u32>::create(name.as_str(), 4).unwrap();
+    let b = Queue::<u32>::open(name.as_str()).unwrap();
+    let c = b.clone();
+    a.send(1).unwrap();
+    c.send(2).unwrap();
+    assert_eq!(b.len(), 2);
+    assert_eq!((a.recv(), c.recv()), (Ok(1), Ok(2)));
+}
+
+// ---------------------------------------------------------------------------
+// In one process
+// ---------------------------------------------------------------------------
+
+#[test]
+fn full_and_empty_edges_hand_values_back() {
+    let q = Queue::<u32>::new(2).unwrap();
+    assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+    q.try_send(1).unwrap();
+    q.try_send(2).unwrap();
+    assert!(q.is_full());
+    assert_eq!(q.try_send(3), Err(TrySendError::Full(3)));
+    assert!(q.send_timeout(3, Duration::from_millis(10)).unwrap_err().is_timeout());
+    assert_eq!(q.try_recv(), Ok(1));
+    q.try_send(3).unwrap();
+    assert_eq!((q.recv(), q.recv()), (Ok(2), Ok(3)));
+    assert!(q.is_empty());
+    assert_eq!(q.recv_timeout(Duration::from_millis(10)), Err(RecvTimeoutError::Timeout));
+}
+
+#[test]
+fn close_fails_sends_and_drains_before_disconnecting() {
+    let q = Queue::<u8>::new(4).unwrap();
+    q.send(1).unwrap();
+    q.send(2).unwrap();
+    assert!(q.close());
+    assert!(!q.close(), "closing twice reports it");
+    assert_eq!(q.send(3), Err(SendError(3)));
+    assert_eq!(q.try_send(3), Err(TrySendError::Disconnected(3)));
+    assert_eq!((q.recv(), q.try_recv()), (Ok(1), Ok(2)));
+    assert_eq!(q.recv(), Err(RecvError::Disconnected));
+    assert_eq!(q.try_recv(), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn a_queue_needs_two_slots_and_a_power_of_two() {
+    use procring::CreateError;
+    for cap in [0, 1, 3, 6] {
+        assert!(matches!(Queue::<u8>::new(cap), Err(CreateError::InvalidCapacity { .. })), "capacity {cap}");
+    }
+    assert!(matches!(Queue::<()>::new(2), Err(CreateError::UnsupportedType { .. })));
+}
+
+#[test]
+fn threads_blocked_on_both_sides_are_woken_by_close() {
+    let q = Queue::<u8>::new(2).unwrap();
+    q.send(0).unwrap();
+    q.send(0).unwrap();
+    let full = q.clone();
+    let sender = std::thread::spawn(move || full.send(1));
+    let empty = Queue::<u8>::new(2).unwrap();
+    let e2 = empty.clone();
+    let receiver = std::thread::spawn(move || e2.recv());
+    std::thread::sleep(Duration::from_millis(50));
+    q.close();
+    empty.close();
+    assert_eq!(sender.join().unwrap(), Err(SendError(1)));
+    assert_eq!(receiver.join().unwrap(), Err(RecvError::Disconnected));
+}
+
+#[test]
+fn an_uncommitted_reservation_is_skipped_not_delivered() {
+    let q = Queue::<[u64; 2]>::new(4).unwrap();
+    drop(q.reserve().unwrap());
+    let mut s = q.reserve().unwrap();
+    *s = [5, 6];
+    s.commit();
+    assert_eq!(*q.recv_ref().unwrap(), [5, 6]);
+    assert_eq!(q.skipped(), 1);
+    assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+}
+
+#[test]
+fn batches_send_all_and_receive_what_is_ready() {
+    let q = Queue::<u16>::new(8).unwrap();
+    q.send_batch(&[1, 2, 3]).unwrap();
+    assert_eq!(q.try_send_batch(&[4, 5, 6, 7, 8, 9, 10]), Ok(5));
+    let mut out = [0u16; 16];
+    assert_eq!(q.recv_batch(&mut out), Ok(8));
+    assert_eq!(&out[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(q.try_recv_batch(&mut out), Err(TryRecvError::Empty));
+}
+
+#[test]
+fn four_threads_each_way_lose_and_duplicate_nothing() {
+    let q = Queue::<u64>::new(64).unwrap();
+    const N: u64 = 50_000;
+    let producers: Vec<_> = (0..4)
+        .map(|p| {
+            let q = q.clone();
+            std::thread::spawn(move || (0..N).for_each(|i| q.send(msg(p, i)).unwrap()))
+        })
+        .collect();
+    let consumers: Vec<_> = (0..4)
+        .map(|_| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let mut last = [None::<u64>; 4];
+                let mut got = vec![];
+                while let Ok(m) = q.recv() {
+                    let (p, i) = ((m >> 32) as usize, m & 0xffff_ffff);
+                    assert!(last[p].is_none_or(|l| i > l), "per-producer order");
+                    last[p] = Some(i);
+                    got.push(m);
+                }
+                got
+            })
+        })
+        .collect();
+    producers.into_iter().for_each(|p| p.join().unwrap());
+    q.close();
+    let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    all.sort_unstable();
+    let expected: Vec<u64> = (0..4).flat_map(|p| (0..N).map(move |i| msg(p, i))).collect();
+    assert_eq!(all, expected);
+}
+
+// ---------------------------------------------------------------------------
+// Serialized values
+// ---------------------------------------------------------------------------
+
+mod serialized {
+    use super::*;
+    use procring::{ObjectRecvError, ObjectSendError, SerdeQueue};
+
+    type Record = (i32, Option<i32>, String);
+
+    #[test]
+    fn values_round_trip_between_handles_of_a_named_queue() {
+        let name = SegName::new("serde-named");
+        let a = SerdeQueue::<Record>::create(name.as_str(), 4, 64).unwrap();
+        let b = SerdeQueue::<Record>::open(name.as_str()).unwrap();
+        assert_eq!(b.max_bytes(), 64, "the opener takes the creator's slot size");
+        a.send(&(42, None, "hello".into())).unwrap();
+        a.try_send(&(-1, Some(7), String::new())).unwrap();
+        assert_eq!(b.recv(), Ok((42, None, "hello".into())));
+        assert_eq!(b.try_recv(), Ok((-1, Some(7), String::new())));
+        assert_eq!(b.try_recv(), Err(ObjectRecvError::Empty));
+        a.close();
+        assert_eq!(b.recv(), Err(ObjectRecvError::Disconnected));
+    }
+
+    #[test]
+    fn a_value_too_large_for_a_slot_is_refused_with_both_sizes() {
+        let q = SerdeQueue::<Vec<u8>>::new(2, 16).unwrap();
+        q.send(&vec![1; 15]).unwrap(); // 1 length byte + 15
+        let err = q.send(&vec![1; 16]).unwrap_err();
+        assert_eq!(err, ObjectSendError::TooLarge { size: 17, limit: 16 });
+        assert!(err.to_string().contains("17") && err.to_string().contains("16"), "{err}");
+        assert_eq!(q.recv(), Ok(vec![1; 15]));
+    }
+
+    #[test]
+    fn a_serialized_queue_is_not_a_pod_queue_nor_one_of_another_type() {
+        let name = SegName::new("serde-type");
+        let _q = SerdeQueue::<u64>::create(name.as_str(), 4, 16).unwrap();
+        assert!(matches!(Queue::<u64>::open(name.as_str()), Err(OpenError::TypeMismatch { .. })));
+        assert!(matches!(SerdeQueue::<String>::open(name.as_str()), Err(OpenError::TypeMismatch { .. })));
+    }
+
+    #[test]
+    fn a_corrupt_length_is_reported_not_read() {
+        let name = SegName::new("serde-corrupt");
+        let q = SerdeQueue::<String>::create(name.as_str(), 2, 16).unwrap();
+        q.send(&"abc".into()).unwrap();
+        // Slot 0's payload (after the 8-byte sequence word) starts with the
+        // length; the slot region follows the 128-byte header and the
+        // 640-byte control block.
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(name.path()).unwrap();
+        f.write_all_at(&1_000_000u32.to_le_bytes(), 128 + 640 + 8).unwrap();
+        assert!(matches!(q.recv(), Err(ObjectRecvError::Corrupt(_))));
+        q.send(&"next".into()).unwrap();
+        assert_eq!(q.recv(), Ok("next".to_owned()), "the queue goes on");
+    }
+}
