@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use hdrhistogram::Histogram;
 use procring::spsc::{Consumer, Producer};
-use procring::{Options, RecvTimeoutError};
+use procring::{Options, Queue, RecvTimeoutError};
 
 /// Calls `$f::<N>(args...)` for the run-time size `$size`.
 macro_rules! with_size {
@@ -54,6 +54,9 @@ type Error = Box<dyn std::error::Error>;
 /// Message sizes a ring can carry in this program (a ring's element type is
 /// fixed at compile time).
 const SIZES: [usize; 11] = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
+
+/// A message's sequence number carries its producer's id in its top byte.
+const PRODUCER_SHIFT: u32 = 56;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -83,8 +86,8 @@ pub struct BenchArgs {
     /// stream row is the median of 5 runs (3 with --quick).
     #[arg(long)]
     stream_ms: Option<u64>,
-    /// Only these transports (comma-separated): procring-spsc, unix-pipe,
-    /// unix-socket. The floor is always measured.
+    /// Only these transports (comma-separated): procring-spsc,
+    /// procring-queue, unix-pipe, unix-socket. The floor is always measured.
     #[arg(long, value_delimiter = ',')]
     transports: Option<Vec<String>>,
 }
@@ -107,23 +110,32 @@ pub struct PeerArgs {
     spin: u32,
     #[arg(long)]
     stream_ms: u64,
+    /// This producer's id (streams with several producers).
+    #[arg(long, default_value_t = 0)]
+    producer: u64,
+    /// How many producers share the stream; the driver closes it if more than one.
+    #[arg(long, default_value_t = 1)]
+    producers: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transport {
     Floor,
     Spsc,
+    Queue,
     UnixPipe,
     UnixSocket,
 }
 
 impl Transport {
-    const ALL: [Transport; 4] = [Transport::Floor, Transport::Spsc, Transport::UnixPipe, Transport::UnixSocket];
+    const ALL: [Transport; 5] =
+        [Transport::Floor, Transport::Spsc, Transport::Queue, Transport::UnixPipe, Transport::UnixSocket];
 
     fn name(self) -> &'static str {
         match self {
             Transport::Floor => "floor",
             Transport::Spsc => "procring-spsc",
+            Transport::Queue => "procring-queue",
             Transport::UnixPipe => "unix-pipe",
             Transport::UnixSocket => "unix-socket",
         }
@@ -137,7 +149,7 @@ impl Transport {
     fn modes(self) -> &'static [Mode] {
         match self {
             Transport::Floor => &[Mode::Poll],
-            Transport::Spsc => &[Mode::Poll, Mode::Block],
+            Transport::Spsc | Transport::Queue => &[Mode::Poll, Mode::Block],
             Transport::UnixPipe | Transport::UnixSocket => &[Mode::Block],
         }
     }
@@ -198,6 +210,8 @@ struct Row {
     mode: Mode,
     kind: Kind,
     size: usize,
+    /// Producer and consumer counts (1 and 1 but for the 2x2 queue stream).
+    procs: (u64, u64),
     latency: Option<Latency>,
     stream: Option<Throughput>,
 }
@@ -237,24 +251,30 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             plan.spin
         );
     }
-    let mut steps: Vec<(Transport, Mode, Kind, usize)> = vec![];
+    // (transport, mode, kind, size, two producers and two consumers?)
+    let mut steps: Vec<(Transport, Mode, Kind, usize, bool)> = vec![];
     for &t in &plan.transports {
         for &m in t.modes() {
-            steps.push((t, m, Kind::PingPong, plan.pingpong_size));
+            steps.push((t, m, Kind::PingPong, plan.pingpong_size, false));
         }
     }
     for &size in &plan.stream_sizes {
         for &t in plan.transports.iter().filter(|&&t| t != Transport::Floor) {
             for &m in t.modes() {
-                steps.push((t, m, Kind::Stream, size));
+                steps.push((t, m, Kind::Stream, size, false));
             }
         }
     }
+    if plan.transports.contains(&Transport::Queue) {
+        // Four processes on two cores: blocking mode only.
+        steps.push((Transport::Queue, Mode::Block, Kind::Stream, plan.pingpong_size, true));
+    }
     let mut rows = vec![];
     let _watchdog = Watchdog::arm();
-    for (i, &(t, m, k, size)) in steps.iter().enumerate() {
+    for (i, &(t, m, k, size, many)) in steps.iter().enumerate() {
         WATCHDOG_STEP.fetch_add(1, Ordering::Relaxed);
-        eprint!("\r\x1b[2K[{}/{}] {} {} {} {}B ...", i + 1, steps.len(), t.name(), m.name(), k.name(), size);
+        let x = if many { " 2x2" } else { "" };
+        eprint!("\r\x1b[2K[{}/{}] {}{x} {} {} {}B ...", i + 1, steps.len(), t.name(), m.name(), k.name(), size);
         let row = match k {
             Kind::PingPong => {
                 // Interleave the floor with the transport, so that both see the
@@ -269,17 +289,20 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                 }
                 let hist = if t == Transport::Floor { &floor } else { &hist };
                 let latency = Latency::of(hist, floor.value_at_quantile(0.5));
-                Row { transport: t, mode: m, kind: k, size, latency: Some(latency), stream: None }
+                Row { transport: t, mode: m, kind: k, size, procs: (1, 1), latency: Some(latency), stream: None }
             }
             Kind::Stream => {
                 // The median of several runs: one that met a placement move
                 // does not decide the figure.
-                let mut runs = (0..plan.reps).map(|_| stream(&plan, t, m, size)).collect::<Result<Vec<_>, _>>()?;
+                let procs = if many { (2, 2) } else { (1, 1) };
+                let mut runs = (0..plan.reps)
+                    .map(|_| if many { queue_stream_2x2_sized(&plan, size) } else { stream(&plan, t, m, size) })
+                    .collect::<Result<Vec<_>, _>>()?;
                 runs.sort_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s));
                 let mut median = runs[runs.len() / 2];
                 median.lost = runs.iter().map(|r| r.lost).sum();
                 median.received = runs.iter().map(|r| r.received).sum();
-                Row { transport: t, mode: m, kind: k, size, latency: None, stream: Some(median) }
+                Row { transport: t, mode: m, kind: k, size, procs, latency: None, stream: Some(median) }
             }
         };
         if args.json {
@@ -407,9 +430,23 @@ impl Watchdog {
 }
 
 fn spawn_peer(plan: &Plan, t: Transport, m: Mode, k: Kind, size: usize, name: &str) -> Result<Child, Error> {
-    let piped = t == Transport::UnixPipe;
+    spawn_producer(plan, t, m, k, size, name, (0, 1))
+}
+
+/// As `spawn_peer`, as producer `id` of `count` (which report on stdout).
+fn spawn_producer(
+    plan: &Plan,
+    t: Transport,
+    m: Mode,
+    k: Kind,
+    size: usize,
+    name: &str,
+    (id, count): (u64, u64),
+) -> Result<Child, Error> {
+    let piped = t == Transport::UnixPipe || count > 1;
     let child = Command::new(std::env::current_exe()?)
         .arg("bench-peer")
+        .args(["--producer", &id.to_string(), "--producers", &count.to_string()])
         .args(["--transport", t.name(), "--mode", m.name(), "--kind", k.name()])
         .args(["--size", &size.to_string(), "--name", name, "--core", &plan.cores[1].to_string()])
         .args(["--spin", &plan.spin.to_string(), "--stream-ms", &plan.stream.as_millis().to_string()])
@@ -491,6 +528,7 @@ fn pingpong(
             finish(child)?;
         }
         Transport::Spsc => with_size!(size, spsc_pingpong, plan, m, &name, total, &mut timed)?,
+        Transport::Queue => with_size!(size, queue_pingpong, plan, m, &name, total, &mut timed)?,
         Transport::UnixPipe => {
             let mut child = spawn_peer(plan, t, m, Kind::PingPong, size, &name)?;
             let mut w = child.stdin.take().ok_or("no pipe to the peer")?;
@@ -554,21 +592,93 @@ fn byte_pingpong(r: &mut dyn Read, w: &mut dyn Write, size: usize, total: u64, t
     Ok(())
 }
 
+/// A sending end of one of procring's rings, for the bench's loops.
+trait Put<const N: usize> {
+    fn put(&mut self, m: [u8; N]) -> Result<(), Error>;
+}
+
+/// A receiving end: `None` once the sender is gone (or the queue closed).
+trait Take<const N: usize> {
+    fn take(&mut self) -> Result<Option<[u8; N]>, Error>;
+}
+
+impl<const N: usize> Put<N> for Producer<[u8; N]> {
+    #[inline]
+    fn put(&mut self, m: [u8; N]) -> Result<(), Error> {
+        self.send(m).map_err(|_| "the receiving side went away".into())
+    }
+}
+
+impl<const N: usize> Put<N> for Queue<[u8; N]> {
+    #[inline]
+    fn put(&mut self, m: [u8; N]) -> Result<(), Error> {
+        self.send(m).map_err(|_| "the queue was closed".into())
+    }
+}
+
+fn taken<const N: usize>(r: Result<[u8; N], RecvTimeoutError>) -> Result<Option<[u8; N]>, Error> {
+    match r {
+        Ok(m) => Ok(Some(m)),
+        Err(RecvTimeoutError::Disconnected) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl<const N: usize> Take<N> for Consumer<[u8; N]> {
+    #[inline]
+    fn take(&mut self) -> Result<Option<[u8; N]>, Error> {
+        taken(self.recv_timeout(STALL))
+    }
+}
+
+impl<const N: usize> Take<N> for Queue<[u8; N]> {
+    #[inline]
+    fn take(&mut self) -> Result<Option<[u8; N]>, Error> {
+        taken(self.recv_timeout(STALL))
+    }
+}
+
+fn ring_pingpong<const N: usize>(
+    tx: &mut impl Put<N>,
+    rx: &mut impl Take<N>,
+    total: u64,
+    timed: &mut Timed,
+) -> Result<(), Error> {
+    let mut msg = [0u8; N];
+    for i in 1..=total {
+        timed(i, &mut |i| {
+            msg[..8].copy_from_slice(&i.to_le_bytes());
+            tx.put(msg)?;
+            let back = rx.take()?.ok_or("peer went away")?;
+            check_echo(i, &back)
+        })?;
+    }
+    Ok(())
+}
+
 fn spsc_pingpong<const N: usize>(plan: &Plan, m: Mode, name: &str, total: u64, timed: &mut Timed) -> Result<(), Error> {
     let opts = ring_options(m, plan.spin);
     let mut tx = Producer::<[u8; N]>::create_with(&format!("/{name}-a"), 64, &opts)?;
     let mut rx = Consumer::<[u8; N]>::create_with(&format!("/{name}-b"), 64, &opts)?;
     let child = spawn_peer(plan, Transport::Spsc, m, Kind::PingPong, N, name)?;
-    let mut msg = [0u8; N];
-    for i in 1..=total {
-        timed(i, &mut |i| {
-            msg[..8].copy_from_slice(&i.to_le_bytes());
-            tx.send(msg).map_err(|_| "peer went away")?;
-            let back = rx.recv_timeout(STALL)?;
-            check_echo(i, &back)
-        })?;
-    }
-    drop(tx);
+    ring_pingpong(&mut tx, &mut rx, total, timed)?;
+    drop(tx); // the peer sees the disconnection and exits
+    finish(child)
+}
+
+fn queue_pingpong<const N: usize>(
+    plan: &Plan,
+    m: Mode,
+    name: &str,
+    total: u64,
+    timed: &mut Timed,
+) -> Result<(), Error> {
+    let opts = ring_options(m, plan.spin);
+    let mut tx = Queue::<[u8; N]>::create_with(&format!("/{name}-a"), 64, &opts)?;
+    let mut rx = Queue::<[u8; N]>::create_with(&format!("/{name}-b"), 64, &opts)?;
+    let child = spawn_peer(plan, Transport::Queue, m, Kind::PingPong, N, name)?;
+    ring_pingpong(&mut tx, &mut rx, total, timed)?;
+    tx.close(); // the peer drains, sees the close and exits
     finish(child)
 }
 
@@ -578,6 +688,7 @@ fn stream(plan: &Plan, t: Transport, m: Mode, size: usize) -> Result<Throughput,
     match t {
         Transport::Floor => unreachable!("the floor is a ping-pong only"),
         Transport::Spsc => with_size!(size, spsc_stream, plan, m, &name, &mut counter)?,
+        Transport::Queue => with_size!(size, queue_stream, plan, m, &name, &mut counter)?,
         Transport::UnixPipe => {
             let mut child = spawn_peer(plan, t, m, Kind::Stream, size, &name)?;
             let r = child.stdout.take().ok_or("no pipe from the peer")?;
@@ -595,6 +706,65 @@ fn stream(plan: &Plan, t: Transport, m: Mode, size: usize) -> Result<Throughput,
         }
     }
     Ok(counter.result(size))
+}
+
+fn queue_stream_2x2_sized(plan: &Plan, size: usize) -> Result<Throughput, Error> {
+    with_size!(size, queue_stream_2x2, plan)
+}
+
+/// Two producer processes, two consumer threads here (all blocking): the
+/// producers report how many they sent, each consumer checks that every
+/// producer's messages reach it in order, and the driver closes the queue
+/// once both producers are done.
+fn queue_stream_2x2<const N: usize>(plan: &Plan) -> Result<Throughput, Error> {
+    let name = unique("st2x2");
+    let opts = ring_options(Mode::Block, plan.spin);
+    let q = Queue::<[u8; N]>::create_with(&format!("/{name}-a"), stream_capacity(N), &opts)?;
+    let producers = (0..2)
+        .map(|id| spawn_producer(plan, Transport::Queue, Mode::Block, Kind::Stream, N, &name, (id, 2)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut q = q.clone();
+            std::thread::spawn(move || -> Result<(u64, u64, Option<Instant>), String> {
+                let (mut received, mut disorder, mut first) = (0u64, 0u64, None);
+                let mut last = [None::<u64>; 2];
+                while let Some(msg) = q.take().map_err(|e| e.to_string())? {
+                    first.get_or_insert_with(Instant::now);
+                    let seq = seq_of(&msg);
+                    let p = ((seq >> PRODUCER_SHIFT) as usize).min(1);
+                    if last[p].is_some_and(|l| seq <= l) {
+                        disorder += 1;
+                    }
+                    last[p] = Some(seq);
+                    received += 1;
+                }
+                Ok((received, disorder, first))
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    for mut p in producers {
+        let mut out = String::new();
+        p.stdout.take().ok_or("no pipe from a producer")?.read_to_string(&mut out)?;
+        finish(p)?;
+        sent += out.trim().parse::<u64>().map_err(|e| format!("producer's count {out:?}: {e}"))?;
+    }
+    let end = Instant::now();
+    q.close();
+    let (mut received, mut disorder, mut first) = (0, 0, None::<Instant>);
+    for c in consumers {
+        let (r, d, f) = c.join().map_err(|_| "a consumer thread panicked")??;
+        (received, disorder) = (received + r, disorder + d);
+        first = match (first, f) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let secs = first.map_or(0.0, |f| (end - f).as_secs_f64());
+    let msgs = if secs > 0.0 { received as f64 / secs } else { 0.0 };
+    let lost = sent.abs_diff(received) + disorder;
+    Ok(Throughput { msgs_per_s: msgs, bytes_per_s: msgs * N as f64, received, lost })
 }
 
 /// Counts a stream's messages and checks their sequence numbers.
@@ -651,19 +821,32 @@ fn byte_stream(r: impl Read, size: usize, counter: &mut StreamCheck) -> Result<(
     Ok(())
 }
 
-fn spsc_stream<const N: usize>(plan: &Plan, m: Mode, name: &str, counter: &mut StreamCheck) -> Result<(), Error> {
-    // Up to 4096 slots, at most 4 MiB of ring.
-    let capacity = ((4usize << 20) / N).clamp(64, 4096);
-    let mut rx = Consumer::<[u8; N]>::create_with(&format!("/{name}-a"), capacity, &ring_options(m, plan.spin))?;
-    let child = spawn_peer(plan, Transport::Spsc, m, Kind::Stream, N, name)?;
-    loop {
-        match rx.recv_timeout(STALL) {
-            Ok(msg) => counter.seen(seq_of(&msg)),
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(e) => return Err(e.into()),
-        }
+fn ring_receive<const N: usize>(rx: &mut impl Take<N>, counter: &mut StreamCheck) -> Result<(), Error> {
+    while let Some(msg) = rx.take()? {
+        counter.seen(seq_of(&msg));
     }
     counter.end();
+    Ok(())
+}
+
+/// Up to 4096 slots, at most 4 MiB of ring.
+fn stream_capacity(n: usize) -> usize {
+    ((4usize << 20) / n).clamp(64, 4096)
+}
+
+fn spsc_stream<const N: usize>(plan: &Plan, m: Mode, name: &str, counter: &mut StreamCheck) -> Result<(), Error> {
+    let opts = ring_options(m, plan.spin);
+    let mut rx = Consumer::<[u8; N]>::create_with(&format!("/{name}-a"), stream_capacity(N), &opts)?;
+    let child = spawn_peer(plan, Transport::Spsc, m, Kind::Stream, N, name)?;
+    ring_receive(&mut rx, counter)?;
+    finish(child)
+}
+
+fn queue_stream<const N: usize>(plan: &Plan, m: Mode, name: &str, counter: &mut StreamCheck) -> Result<(), Error> {
+    let opts = ring_options(m, plan.spin);
+    let mut rx = Queue::<[u8; N]>::create_with(&format!("/{name}-a"), stream_capacity(N), &opts)?;
+    let child = spawn_peer(plan, Transport::Queue, m, Kind::Stream, N, name)?;
+    ring_receive(&mut rx, counter)?;
     finish(child)
 }
 
@@ -696,6 +879,8 @@ pub fn peer(a: &PeerArgs) -> Result<(), Error> {
         }
         (Transport::Spsc, "pingpong") => with_size!(a.size, spsc_echo, a, m),
         (Transport::Spsc, _) => with_size!(a.size, spsc_send, a, m, stream_for),
+        (Transport::Queue, "pingpong") => with_size!(a.size, queue_echo, a, m),
+        (Transport::Queue, _) => with_size!(a.size, queue_send, a, m, stream_for),
         (Transport::UnixPipe, kind) => {
             // Raw, unbuffered ends: std's stdout would hold an echo back.
             use std::os::fd::AsFd;
@@ -745,30 +930,55 @@ fn byte_send(w: &mut dyn Write, size: usize, run_for: Duration) -> Result<(), Er
     Ok(())
 }
 
+fn ring_echo<const N: usize>(rx: &mut impl Take<N>, tx: &mut impl Put<N>) -> Result<(), Error> {
+    while let Some(msg) = rx.take()? {
+        tx.put(msg)?;
+    }
+    Ok(())
+}
+
+/// Sends numbered messages for `run_for`; returns how many.
+fn ring_send<const N: usize>(tx: &mut impl Put<N>, producer: u64, run_for: Duration) -> Result<u64, Error> {
+    let mut msg = [0xA5u8; N];
+    let start = Instant::now();
+    let mut seq = producer << PRODUCER_SHIFT;
+    while start.elapsed() < run_for {
+        for _ in 0..1024 {
+            msg[..8].copy_from_slice(&seq.to_le_bytes());
+            tx.put(msg)?;
+            seq += 1;
+        }
+    }
+    Ok(seq - (producer << PRODUCER_SHIFT))
+}
+
 fn spsc_echo<const N: usize>(a: &PeerArgs, m: Mode) -> Result<(), Error> {
     let opts = ring_options(m, a.spin);
     let mut rx = Consumer::<[u8; N]>::open_with(&format!("/{}-a", a.name), &opts)?;
     let mut tx = Producer::<[u8; N]>::open_with(&format!("/{}-b", a.name), &opts)?;
-    loop {
-        match rx.recv() {
-            Ok(msg) => tx.send(msg).map_err(|_| "driver went away")?,
-            Err(procring::RecvError::Disconnected) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    ring_echo(&mut rx, &mut tx)
+}
+
+fn queue_echo<const N: usize>(a: &PeerArgs, m: Mode) -> Result<(), Error> {
+    let opts = ring_options(m, a.spin);
+    let mut rx = Queue::<[u8; N]>::open_with(&format!("/{}-a", a.name), &opts)?;
+    let mut tx = Queue::<[u8; N]>::open_with(&format!("/{}-b", a.name), &opts)?;
+    ring_echo(&mut rx, &mut tx)
 }
 
 fn spsc_send<const N: usize>(a: &PeerArgs, m: Mode, run_for: Duration) -> Result<(), Error> {
     let mut tx = Producer::<[u8; N]>::open_with(&format!("/{}-a", a.name), &ring_options(m, a.spin))?;
-    let mut msg = [0xA5u8; N];
-    let start = Instant::now();
-    let mut seq = 0u64;
-    while start.elapsed() < run_for {
-        for _ in 0..1024 {
-            msg[..8].copy_from_slice(&seq.to_le_bytes());
-            tx.send(msg).map_err(|_| "driver went away")?;
-            seq += 1;
-        }
+    ring_send(&mut tx, 0, run_for)?;
+    Ok(()) // dropping `tx` disconnects the driver
+}
+
+fn queue_send<const N: usize>(a: &PeerArgs, m: Mode, run_for: Duration) -> Result<(), Error> {
+    let mut tx = Queue::<[u8; N]>::open_with(&format!("/{}-a", a.name), &ring_options(m, a.spin))?;
+    let sent = ring_send(&mut tx, a.producer, run_for)?;
+    if a.producers == 1 {
+        tx.close(); // the only producer: the stream ends here
+    } else {
+        println!("{sent}"); // the driver closes the queue and counts
     }
     Ok(())
 }
@@ -828,11 +1038,13 @@ fn socket_path(name: &str) -> String {
 
 fn json(r: &Row) -> String {
     let mut s = format!(
-        "{{\"transport\":\"{}\",\"mode\":\"{}\",\"kind\":\"{}\",\"size\":{}",
+        "{{\"transport\":\"{}\",\"mode\":\"{}\",\"kind\":\"{}\",\"size\":{},\"producers\":{},\"consumers\":{}",
         r.transport.name(),
         r.mode.name(),
         r.kind.name(),
-        r.size
+        r.size,
+        r.procs.0,
+        r.procs.1
     );
     if let Some(l) = r.latency {
         let _ = write!(
@@ -884,14 +1096,14 @@ fn table(rows: &[Row]) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<14} {:<5} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>9} {:>7} {:>7}",
+        "{:<18} {:<5} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>9} {:>7} {:>7}",
         "transport", "mode", "p50", "p90", "p99", "p99.9", "max", "floor p50", "x floor", "x pipe"
     );
     for r in rows.iter().filter(|r| r.kind == Kind::PingPong) {
         let l = r.latency.expect("ping-pong rows have latency");
         let _ = writeln!(
             out,
-            "{:<14} {:<5} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>9} {:>7.2} {:>7}",
+            "{:<18} {:<5} {:>8} {:>8} {:>8} {:>8} {:>8}  {:>9} {:>7.2} {:>7}",
             r.transport.name(),
             r.mode.name(),
             ns(l.p50),
@@ -907,19 +1119,21 @@ fn table(rows: &[Row]) -> String {
     let _ = writeln!(out, "\none-way stream");
     let _ = writeln!(
         out,
-        "{:<14} {:<5} {:>6} {:>10} {:>10} {:>8} {:>6}",
+        "{:<18} {:<5} {:>6} {:>10} {:>10} {:>8} {:>6}",
         "transport", "mode", "size", "msgs/s", "MB/s", "x pipe", "lost"
     );
     for r in rows.iter().filter(|r| r.kind == Kind::Stream) {
         let t = r.stream.expect("stream rows have throughput");
         let pipe = rows
             .iter()
-            .find(|p| p.kind == Kind::Stream && p.transport == Transport::UnixPipe && p.size == r.size)
+            .find(|p| {
+                p.kind == Kind::Stream && p.transport == Transport::UnixPipe && p.size == r.size && p.procs == (1, 1)
+            })
             .and_then(|p| p.stream.map(|s| s.msgs_per_s));
         let _ = writeln!(
             out,
-            "{:<14} {:<5} {:>6} {:>10} {:>10.1} {:>8} {:>6}",
-            r.transport.name(),
+            "{:<18} {:<5} {:>6} {:>10} {:>10.1} {:>8} {:>6}",
+            if r.procs == (1, 1) { r.transport.name().to_owned() } else { format!("{} 2x2", r.transport.name()) },
             r.mode.name(),
             r.size,
             si(t.msgs_per_s),
