@@ -339,13 +339,14 @@ impl From<RecvError> for RecvTimeoutError {
     }
 }
 
-/// A send of a serialized value failed. The value was taken by reference, so
-/// there is nothing to hand back.
+/// Sending a variable-length message (bytes, or a serialized value) failed.
+/// The message was taken by reference, so there is nothing to hand back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ObjectSendError {
-    /// The value serializes to more bytes than a slot (or the ring) holds.
-    #[error("the value serializes to {size} bytes, more than the {limit} a message may hold")]
+pub enum MessageSendError {
+    /// The message (or the value, serialized) is larger than a message may
+    /// ever be in this channel.
+    #[error("the message is {size} bytes, more than the {limit} a message may hold")]
     TooLarge {
         /// Its serialized size.
         size: usize,
@@ -366,10 +367,10 @@ pub enum ObjectSendError {
     Encode(String),
 }
 
-/// A receive of a serialized value failed.
+/// Receiving a variable-length message (bytes, or a serialized value) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ObjectRecvError {
+pub enum MessageRecvError {
     /// Nothing ready right now (non-blocking receive).
     #[error("receiving on an empty channel")]
     Empty,
@@ -383,6 +384,13 @@ pub enum ObjectRecvError {
     /// message was consumed).
     #[error("cannot deserialize the message: {0}")]
     Decode(String),
+    /// The caller's buffer is too small for the next message, which is
+    /// left unread.
+    #[error("the next message is {needed} bytes, larger than the buffer")]
+    BufferTooSmall {
+        /// The message's length.
+        needed: usize,
+    },
     /// The shared state or a message's length is impossible.
     #[error("the channel's shared state is corrupt: {0}")]
     Corrupt(&'static str),

@@ -11,7 +11,7 @@
 //! |-------:|-----:|---------------|-------------------------------------------------|
 //! |      0 |    8 | `magic`       | `b"PROCRING"`                                   |
 //! |      8 |    4 | `version`     | layout version ([`VERSION`])                    |
-//! |     12 |    4 | `kind`        | [`Kind`] of object (1 spsc ring, 2 queue)       |
+//! |     12 |    4 | `kind`        | [`Kind`] of object (1 spsc ring, 2 queue, 3 pipe) |
 //! |     16 |    4 | `state`       | atomic: 0 initialising, 1 ready (Release/Acquire) |
 //! |     20 |    4 | `barrier`     | 0 symmetric fences, 1 asymmetric (membarrier)   |
 //! |     24 |    8 | `capacity`    | slots (a power of two)                          |
@@ -50,6 +50,8 @@ pub enum Kind {
     Spsc = 1,
     /// A many-producer many-consumer queue ([`crate::Queue`]).
     Queue = 2,
+    /// A pipe of byte messages, duplex or simplex ([`crate::pipe`]).
+    Pipe = 3,
 }
 
 impl Kind {
@@ -57,6 +59,7 @@ impl Kind {
         match v {
             1 => Some(Kind::Spsc),
             2 => Some(Kind::Queue),
+            3 => Some(Kind::Pipe),
             _ => None,
         }
     }
@@ -66,6 +69,7 @@ impl Kind {
         match self {
             Kind::Spsc => "spsc ring",
             Kind::Queue => "queue",
+            Kind::Pipe => "pipe",
         }
     }
 }
@@ -123,6 +127,12 @@ impl TypeInfo {
         let name = std::any::type_name::<T>();
         Self { size, align: 8, hash: fnv1a(fnv1a(FNV_START, "serialized:"), name), name }
     }
+
+    /// A pipe with `directions` byte rings (1 simplex, 2 duplex).
+    pub(crate) fn pipe(directions: u32) -> Self {
+        let name = if directions == 2 { "duplex pipe" } else { "simplex pipe" };
+        Self { size: directions, align: 8, hash: fnv1a(FNV_START, "procring pipe"), name }
+    }
 }
 
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
@@ -149,6 +159,8 @@ pub(crate) fn stride(kind: Kind, size: u32, align: u32) -> usize {
     match kind {
         Kind::Spsc => size as usize,
         Kind::Queue => crate::ring::mpmc::Geometry { size: size as usize, align: align as usize }.stride(),
+        // A pipe's "element" is a direction: `size` regions of `capacity` bytes.
+        Kind::Pipe => size as usize,
     }
 }
 

@@ -35,6 +35,7 @@ pub mod error;
 #[cfg(not(loom))]
 mod layout;
 mod peer;
+pub mod pipe;
 mod queue;
 #[cfg(not(loom))]
 mod region;
@@ -47,9 +48,10 @@ mod sync;
 mod wait;
 
 pub use error::{
-    CreateError, ObjectRecvError, ObjectSendError, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
-    TryRecvError, TrySendError,
+    CreateError, MessageRecvError, MessageSendError, OpenError, RecvError, RecvTimeoutError, SendError,
+    SendTimeoutError, TryRecvError, TrySendError,
 };
+pub use pipe::{Connection, Pipe};
 pub use queue::{Queue, RecvRef as QueueRecvRef, SendSlot as QueueSendSlot};
 pub use ring::spsc;
 #[cfg(not(loom))]

@@ -47,14 +47,14 @@ enum Memory {
 /// A zeroed, aligned heap allocation, for in-process queues.
 #[cfg(not(loom))]
 #[derive(Debug)]
-struct HeapBlock {
+pub(crate) struct HeapBlock {
     ptr: NonNull<u8>,
     layout: std::alloc::Layout,
 }
 
 #[cfg(not(loom))]
 impl HeapBlock {
-    fn new(len: usize, align: usize) -> Self {
+    pub(crate) fn new(len: usize, align: usize) -> Self {
         let layout = std::alloc::Layout::from_size_align(len.max(1), align).expect("layout checked by the caller");
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
@@ -68,6 +68,13 @@ impl Drop for HeapBlock {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with this layout.
         unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+#[cfg(not(loom))]
+impl HeapBlock {
+    pub(crate) fn ptr(&self) -> NonNull<u8> {
+        self.ptr
     }
 }
 
@@ -115,7 +122,7 @@ impl Shared {
 }
 
 #[cfg(not(loom))]
-fn local_barrier() -> Barrier {
+pub(crate) fn local_barrier() -> Barrier {
     if crate::sync::register_asymmetric() {
         Barrier::Asymmetric
     } else {

@@ -74,6 +74,12 @@ impl Region {
         Ok(Self { segment, off, capacity: snap.capacity, elem_size: snap.elem_size, barrier })
     }
 
+    /// A handle that publishes the header later, after the segment has
+    /// moved into the object that owns it (the mapping does not move).
+    pub(crate) fn publisher(&self) -> Publisher {
+        Publisher(self.header())
+    }
+
     fn header(&self) -> *mut Header {
         self.segment.as_ptr().cast()
     }
@@ -93,5 +99,18 @@ impl Region {
 
     pub(crate) fn name(&self) -> &str {
         self.segment.name()
+    }
+}
+
+/// Publishes a segment's header: see [`Region::publisher`].
+#[derive(Debug)]
+pub(crate) struct Publisher(*mut Header);
+
+impl Publisher {
+    /// As [`Region::publish`]. The segment must still be mapped: the caller
+    /// holds it in the object it built.
+    pub(crate) fn publish(self) {
+        // SAFETY: the header of a mapping the caller keeps alive.
+        unsafe { layout::publish(self.0) };
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{CreateError, ObjectRecvError, ObjectSendError};
+use crate::error::{CreateError, MessageRecvError, MessageSendError};
 use crate::layout::TypeInfo;
 use crate::queue::{check_capacity, Shared};
 use crate::ring::mpmc::{Geometry, Stop};
@@ -162,20 +162,20 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         self.shared.ring.is_closed()
     }
 
-    fn encode(&self, value: &T) -> Result<Vec<u8>, ObjectSendError> {
-        let bytes = postcard::to_allocvec(value).map_err(|e| ObjectSendError::Encode(e.to_string()))?;
+    fn encode(&self, value: &T) -> Result<Vec<u8>, MessageSendError> {
+        let bytes = postcard::to_allocvec(value).map_err(|e| MessageSendError::Encode(e.to_string()))?;
         if bytes.len() > self.max {
-            return Err(ObjectSendError::TooLarge { size: bytes.len(), limit: self.max });
+            return Err(MessageSendError::TooLarge { size: bytes.len(), limit: self.max });
         }
         Ok(bytes)
     }
 
-    fn put(&self, claim: Result<u64, Stop>, bytes: &[u8]) -> Result<(), ObjectSendError> {
+    fn put(&self, claim: Result<u64, Stop>, bytes: &[u8]) -> Result<(), MessageSendError> {
         let ring = &self.shared.ring;
         let pos = claim.map_err(|stop| match stop {
-            Stop::NotNow => ObjectSendError::Full,
-            Stop::Timeout => ObjectSendError::Timeout,
-            Stop::Closed | Stop::Corrupt(_) => ObjectSendError::Disconnected,
+            Stop::NotNow => MessageSendError::Full,
+            Stop::Timeout => MessageSendError::Timeout,
+            Stop::Closed | Stop::Corrupt(_) => MessageSendError::Disconnected,
         })?;
         let payload = ring.payload_mut(pos);
         // SAFETY: we claimed `pos`; its payload (LEN + max bytes, 8-aligned)
@@ -189,13 +189,13 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         Ok(())
     }
 
-    fn take(&self, claim: Result<u64, Stop>) -> Result<T, ObjectRecvError> {
+    fn take(&self, claim: Result<u64, Stop>) -> Result<T, MessageRecvError> {
         let ring = &self.shared.ring;
         let pos = claim.map_err(|stop| match stop {
-            Stop::NotNow => ObjectRecvError::Empty,
-            Stop::Timeout => ObjectRecvError::Timeout,
-            Stop::Closed => ObjectRecvError::Disconnected,
-            Stop::Corrupt(w) => ObjectRecvError::Corrupt(w),
+            Stop::NotNow => MessageRecvError::Empty,
+            Stop::Timeout => MessageRecvError::Timeout,
+            Stop::Closed => MessageRecvError::Disconnected,
+            Stop::Corrupt(w) => MessageRecvError::Corrupt(w),
         })?;
         let payload = ring.payload_ref(pos);
         // SAFETY: we claimed `pos` for reading: published and ours until we
@@ -204,10 +204,10 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         let decoded = unsafe {
             let len = u32::from_le_bytes(payload.ptr.cast::<[u8; LEN]>().read()) as usize;
             if len > self.max {
-                Err(ObjectRecvError::Corrupt("a message's length is larger than its slot"))
+                Err(MessageRecvError::Corrupt("a message's length is larger than its slot"))
             } else {
                 let bytes = std::slice::from_raw_parts(payload.ptr.add(LEN), len);
-                postcard::from_bytes(bytes).map_err(|e| ObjectRecvError::Decode(e.to_string()))
+                postcard::from_bytes(bytes).map_err(|e| MessageRecvError::Decode(e.to_string()))
             }
         };
         payload.end();
@@ -218,10 +218,10 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// Sends `value` if there is room now.
     ///
     /// # Errors
-    /// [`ObjectSendError::TooLarge`] (with its size and the limit),
-    /// [`ObjectSendError::Full`], [`ObjectSendError::Disconnected`], or
-    /// [`ObjectSendError::Encode`].
-    pub fn try_send(&self, value: &T) -> Result<(), ObjectSendError> {
+    /// [`MessageSendError::TooLarge`] (with its size and the limit),
+    /// [`MessageSendError::Full`], [`MessageSendError::Disconnected`], or
+    /// [`MessageSendError::Encode`].
+    pub fn try_send(&self, value: &T) -> Result<(), MessageSendError> {
         let bytes = self.encode(value)?;
         self.put(self.shared.ring.try_claim_send(), &bytes)
     }
@@ -230,7 +230,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     ///
     /// # Errors
     /// As [`SerdeQueue::try_send`], but never `Full`.
-    pub fn send(&self, value: &T) -> Result<(), ObjectSendError> {
+    pub fn send(&self, value: &T) -> Result<(), MessageSendError> {
         self.send_deadline(value, None)
     }
 
@@ -238,7 +238,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     ///
     /// # Errors
     /// As [`SerdeQueue::try_send`], with `Timeout` instead of `Full`.
-    pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), ObjectSendError> {
+    pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), MessageSendError> {
         self.send_deadline(value, Instant::now().checked_add(timeout))
     }
 
@@ -246,7 +246,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     ///
     /// # Errors
     /// As [`SerdeQueue::send_timeout`].
-    pub fn send_deadline(&self, value: &T, deadline: Option<Instant>) -> Result<(), ObjectSendError> {
+    pub fn send_deadline(&self, value: &T, deadline: Option<Instant>) -> Result<(), MessageSendError> {
         let bytes = self.encode(value)?;
         self.put(self.shared.ring.claim_send(&self.wait, deadline), &bytes)
     }
@@ -254,10 +254,10 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// Receives a value if one is ready now.
     ///
     /// # Errors
-    /// [`ObjectRecvError::Empty`], [`ObjectRecvError::Disconnected`] (closed
-    /// and drained), [`ObjectRecvError::Decode`], or
-    /// [`ObjectRecvError::Corrupt`].
-    pub fn try_recv(&self) -> Result<T, ObjectRecvError> {
+    /// [`MessageRecvError::Empty`], [`MessageRecvError::Disconnected`] (closed
+    /// and drained), [`MessageRecvError::Decode`], or
+    /// [`MessageRecvError::Corrupt`].
+    pub fn try_recv(&self) -> Result<T, MessageRecvError> {
         self.take(self.shared.ring.try_claim_recv())
     }
 
@@ -265,7 +265,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     ///
     /// # Errors
     /// As [`SerdeQueue::try_recv`], but never `Empty`.
-    pub fn recv(&self) -> Result<T, ObjectRecvError> {
+    pub fn recv(&self) -> Result<T, MessageRecvError> {
         self.recv_deadline(None)
     }
 
@@ -273,7 +273,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     ///
     /// # Errors
     /// As [`SerdeQueue::try_recv`], with `Timeout` instead of `Empty`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, ObjectRecvError> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, MessageRecvError> {
         self.recv_deadline(Instant::now().checked_add(timeout))
     }
 
@@ -281,7 +281,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     ///
     /// # Errors
     /// As [`SerdeQueue::recv_timeout`].
-    pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, ObjectRecvError> {
+    pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, MessageRecvError> {
         self.take(self.shared.ring.claim_recv(&self.wait, deadline))
     }
 }

@@ -283,7 +283,7 @@ fn four_threads_each_way_lose_and_duplicate_nothing() {
 
 mod serialized {
     use super::*;
-    use procring::{ObjectRecvError, ObjectSendError, SerdeQueue};
+    use procring::{MessageRecvError, MessageSendError, SerdeQueue};
 
     type Record = (i32, Option<i32>, String);
 
@@ -297,9 +297,9 @@ mod serialized {
         a.try_send(&(-1, Some(7), String::new())).unwrap();
         assert_eq!(b.recv(), Ok((42, None, "hello".into())));
         assert_eq!(b.try_recv(), Ok((-1, Some(7), String::new())));
-        assert_eq!(b.try_recv(), Err(ObjectRecvError::Empty));
+        assert_eq!(b.try_recv(), Err(MessageRecvError::Empty));
         a.close();
-        assert_eq!(b.recv(), Err(ObjectRecvError::Disconnected));
+        assert_eq!(b.recv(), Err(MessageRecvError::Disconnected));
     }
 
     #[test]
@@ -307,7 +307,7 @@ mod serialized {
         let q = SerdeQueue::<Vec<u8>>::new(2, 16).unwrap();
         q.send(&vec![1; 15]).unwrap(); // 1 length byte + 15
         let err = q.send(&vec![1; 16]).unwrap_err();
-        assert_eq!(err, ObjectSendError::TooLarge { size: 17, limit: 16 });
+        assert_eq!(err, MessageSendError::TooLarge { size: 17, limit: 16 });
         assert!(err.to_string().contains("17") && err.to_string().contains("16"), "{err}");
         assert_eq!(q.recv(), Ok(vec![1; 15]));
     }
@@ -331,7 +331,7 @@ mod serialized {
         use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new().write(true).open(name.path()).unwrap();
         f.write_all_at(&1_000_000u32.to_le_bytes(), 128 + 640 + 8).unwrap();
-        assert!(matches!(q.recv(), Err(ObjectRecvError::Corrupt(_))));
+        assert!(matches!(q.recv(), Err(MessageRecvError::Corrupt(_))));
         q.send(&"next".into()).unwrap();
         assert_eq!(q.recv(), Ok("next".to_owned()), "the queue goes on");
     }

@@ -59,18 +59,18 @@ use crate::wait::{EventCount, Wait};
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Control {
-    tail: CachePadded<AtomicU64>,
-    head: CachePadded<AtomicU64>,
-    peers: CachePadded<Peers>,
-    not_empty: CachePadded<EventCount>,
-    not_full: CachePadded<EventCount>,
+    pub(crate) tail: CachePadded<AtomicU64>,
+    pub(crate) head: CachePadded<AtomicU64>,
+    pub(crate) peers: CachePadded<Peers>,
+    pub(crate) not_empty: CachePadded<EventCount>,
+    pub(crate) not_full: CachePadded<EventCount>,
 }
 
 #[repr(C)]
 #[derive(Debug)]
-struct Peers {
-    producer: PeerSlot,
-    consumer: PeerSlot,
+pub(crate) struct Peers {
+    pub(crate) producer: PeerSlot,
+    pub(crate) consumer: PeerSlot,
 }
 
 #[cfg(all(not(loom), target_arch = "x86_64"))]
@@ -93,7 +93,7 @@ impl Control {
         }
     }
 
-    fn peer(&self, role: Role) -> &PeerSlot {
+    pub(crate) fn peer(&self, role: Role) -> &PeerSlot {
         match role {
             Role::Producer => &self.peers.producer,
             Role::Consumer => &self.peers.consumer,
@@ -102,13 +102,13 @@ impl Control {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     Producer,
     Consumer,
 }
 
 impl Role {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Role::Producer => "producer",
             Role::Consumer => "consumer",

@@ -1,0 +1,887 @@
+//! `Pipe` and `Connection`: variable-length messages between two ends, like
+//! Python's `multiprocessing.Pipe()`, on byte rings ([`crate::ring::bytes`]).
+//!
+//! A duplex pipe is two byte rings in one segment, one per direction; each
+//! end is a [`Connection`] with a [`Sender`] and a [`Receiver`]. A simplex
+//! pipe is one ring, with a `Sender` at one end and a `Receiver` at the other.
+//! When one end drops (or its process dies), the other end's receives drain
+//! what was sent and then fail with `Disconnected`; its sends fail at once.
+//!
+//! ```
+//! let (mut a, mut b) = procring::Pipe::new(4096)?; // in-process; `create`/`open` by name
+//! a.send_bytes(b"ping")?;
+//! assert_eq!(b.recv_bytes()?, b"ping");
+//! b.send_bytes(b"pong")?;
+//! assert_eq!(&*a.read()?, b"pong"); // zero-copy: read in place
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{CreateError, MessageRecvError, MessageSendError};
+use crate::peer::Identity;
+use crate::ring::bytes::{self, Found, Place, Reader, Region, Stop, Writer};
+use crate::ring::spsc::{Control, Role};
+use crate::sync::Barrier;
+use crate::wait::Wait;
+
+/// The memory behind a pipe's rings, shared by its ends in this process.
+#[derive(Debug)]
+struct Shared {
+    ctl: [NonNull<Control>; 2],
+    regions: Vec<Region>,
+    barrier: Barrier,
+    _memory: Memory,
+}
+
+// SAFETY: the pointers point into `_memory`, which `Shared` owns; each ring is
+// used by one writer and one reader, which the peer slots guarantee, and every
+// shared word is atomic.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+#[derive(Debug)]
+enum Memory {
+    #[cfg(not(loom))]
+    Segment(#[allow(dead_code)] crate::segment::Segment),
+    #[cfg(not(loom))]
+    Heap(#[allow(dead_code)] crate::queue::HeapBlock),
+    #[cfg(loom)]
+    Loom(#[allow(dead_code)] Box<[Control; 2]>),
+}
+
+impl Shared {
+    fn ctl(&self, dir: usize) -> &Control {
+        // SAFETY: points into `_memory`, initialised; a Control is all atomics.
+        unsafe { self.ctl[dir].as_ref() }
+    }
+
+    /// An in-process pipe with `dirs` rings of `cap` bytes.
+    fn heap(dirs: usize, cap: u64) -> Self {
+        #[cfg(not(loom))]
+        {
+            let ctl_len = std::mem::size_of::<Control>();
+            let data = (2 * ctl_len).next_multiple_of(128);
+            let block = crate::queue::HeapBlock::new(data + dirs * cap as usize, 128);
+            let base = block.ptr();
+            // SAFETY: the block holds two control blocks at 0 and ctl_len
+            // (128-aligned), then `dirs` regions of `cap` bytes, zeroed.
+            let (ctl, regions) = unsafe {
+                let ctl = [base.cast::<Control>(), base.add(ctl_len).cast::<Control>()];
+                for c in ctl {
+                    c.as_ptr().write(Control::new());
+                }
+                (ctl, (0..dirs).map(|d| Region::new(base.add(data + d * cap as usize), cap)).collect())
+            };
+            Self { ctl, regions, barrier: crate::queue::local_barrier(), _memory: Memory::Heap(block) }
+        }
+        #[cfg(loom)]
+        {
+            let ctls = Box::new([Control::new(), Control::new()]);
+            let ctl = [NonNull::from(&ctls[0]), NonNull::from(&ctls[1])];
+            let regions = (0..dirs).map(|_| Region::new_loom(cap)).collect();
+            Self { ctl, regions, barrier: Barrier::Symmetric, _memory: Memory::Loom(ctls) }
+        }
+    }
+}
+
+fn check_capacity(capacity: usize) -> Result<u64, CreateError> {
+    let bad = |reason| CreateError::InvalidCapacity { capacity, reason };
+    match capacity {
+        c if c < 64 => Err(bad("a pipe needs at least 64 bytes per direction")),
+        c if !c.is_power_of_two() => Err(bad("must be a power of two")),
+        c if c as u64 > 1 << 32 => Err(bad("more than 4 GiB per direction")),
+        c => Ok(c as u64),
+    }
+}
+
+fn send_err(stop: Stop) -> MessageSendError {
+    match stop {
+        Stop::NotNow => MessageSendError::Full,
+        Stop::Timeout => MessageSendError::Timeout,
+        Stop::TooLarge { size, max } => MessageSendError::TooLarge { size, limit: max },
+        Stop::Disconnected | Stop::Corrupt(_) => MessageSendError::Disconnected,
+    }
+}
+
+fn recv_err(stop: Stop) -> MessageRecvError {
+    match stop {
+        Stop::NotNow => MessageRecvError::Empty,
+        Stop::Timeout => MessageRecvError::Timeout,
+        Stop::Disconnected | Stop::TooLarge { .. } => MessageRecvError::Disconnected,
+        Stop::Corrupt(w) => MessageRecvError::Corrupt(w),
+    }
+}
+
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+// ---------------------------------------------------------------------------
+// Sender
+// ---------------------------------------------------------------------------
+
+/// The sending end of one direction of a pipe.
+pub struct Sender {
+    shared: Arc<Shared>,
+    dir: usize,
+    writer: Writer,
+    wait: Wait,
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("capacity", &self.capacity()).finish()
+    }
+}
+
+impl Sender {
+    fn new(shared: Arc<Shared>, dir: usize, wait: Wait) -> Self {
+        let writer = Writer::new(shared.ctl(dir));
+        Self { shared, dir, writer, wait }
+    }
+
+    /// Bytes in this direction's ring.
+    pub fn capacity(&self) -> usize {
+        self.shared.regions[self.dir].capacity() as usize
+    }
+
+    /// The largest message this direction carries (half the ring, less a
+    /// header: any message up to it fits, wherever the ring wrapped).
+    pub fn max_message(&self) -> usize {
+        bytes::max_message(self.capacity() as u64)
+    }
+
+    /// Sets how many spin-loop steps a blocked send spins before sleeping.
+    pub fn set_spin(&mut self, spin: u32) {
+        self.wait.spin = spin;
+    }
+
+    fn place(&mut self, len: usize, deadline: Option<Instant>, block: bool) -> Result<Place, Stop> {
+        let (shared, dir) = (&self.shared, self.dir);
+        let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
+        match self.writer.try_place(ctl, region, len) {
+            Err(Stop::NotNow) if block => {}
+            other => return other,
+        }
+        let writer = &mut self.writer;
+        let outcome = ctl.not_full.wait_until(shared.barrier, &self.wait, deadline, |thorough| {
+            if thorough {
+                // Notices a consumer that died without dropping its end.
+                let _ = ctl.peers.consumer.state(true);
+            }
+            match writer.try_place(ctl, region, len) {
+                Err(Stop::NotNow) => None,
+                other => Some(other),
+            }
+        });
+        outcome.unwrap_or(Err(Stop::Timeout))
+    }
+
+    fn send_with(&mut self, msg: &[u8], deadline: Option<Instant>, block: bool) -> Result<(), MessageSendError> {
+        let place = self.place(msg.len(), deadline, block).map_err(send_err)?;
+        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.regions[self.dir]);
+        #[cfg(not(procring_bug = "pipe_publish_before_payload"))]
+        {
+            self.writer.write(region, &place, msg);
+            self.writer.commit(ctl, region, place, self.shared.barrier);
+        }
+        #[cfg(procring_bug = "pipe_publish_before_payload")]
+        {
+            self.writer.commit(ctl, region, place, self.shared.barrier);
+            self.writer.write(region, &place, msg);
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` if there is room now.
+    ///
+    /// # Errors
+    /// [`MessageSendError::TooLarge`] (never fits: both sizes),
+    /// [`MessageSendError::Full`], [`MessageSendError::Disconnected`].
+    pub fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
+        self.send_with(msg, None, false)
+    }
+
+    /// Sends `msg`, waiting for room as long as it takes.
+    ///
+    /// # Errors
+    /// [`MessageSendError::TooLarge`], [`MessageSendError::Disconnected`].
+    pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
+        self.send_with(msg, None, true)
+    }
+
+    /// Sends `msg`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// As [`Sender::send_bytes`], or [`MessageSendError::Timeout`].
+    pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), MessageSendError> {
+        self.send_with(msg, deadline(timeout), true)
+    }
+
+    fn reserve_with(
+        &mut self,
+        len: usize,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SendBuf<'_>, MessageSendError> {
+        let place = self.place(len, deadline, block).map_err(send_err)?;
+        Ok(SendBuf { sender: self, place })
+    }
+
+    /// Zero-copy send: room for exactly `len` bytes, to fill in place and
+    /// [`commit`](SendBuf::commit). Dropped uncommitted, it sends nothing.
+    ///
+    /// # Errors
+    /// As [`Sender::send_bytes`].
+    pub fn reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
+        self.reserve_with(len, None, true)
+    }
+
+    /// As [`Sender::reserve`], if there is room now.
+    ///
+    /// # Errors
+    /// As [`Sender::try_send_bytes`].
+    pub fn try_reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
+        self.reserve_with(len, None, false)
+    }
+
+    /// As [`Sender::reserve`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Sender::send_bytes_timeout`].
+    pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<SendBuf<'_>, MessageSendError> {
+        self.reserve_with(len, deadline(timeout), true)
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let ctl = self.shared.ctl(self.dir);
+        ctl.peers.producer.detach();
+        // Wake a receiver asleep on an empty ring, so it sees "disconnected".
+        ctl.not_empty.notify(self.shared.barrier);
+    }
+}
+
+/// Room reserved by [`Sender::reserve`]: exactly the requested length, to
+/// fill in place; [`commit`](Self::commit) sends it.
+pub struct SendBuf<'a> {
+    sender: &'a mut Sender,
+    place: Place,
+}
+
+impl SendBuf<'_> {
+    /// Sends the message.
+    pub fn commit(self) {
+        let s = self.sender;
+        s.writer.commit(s.shared.ctl(s.dir), &s.shared.regions[s.dir], self.place, s.shared.barrier);
+    }
+}
+
+#[cfg(not(loom))]
+impl Deref for SendBuf<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let region = &self.sender.shared.regions[self.sender.dir];
+        // SAFETY: the placed record is the sender's until committed, and this
+        // guard borrows the sender mutably, so nothing else touches it.
+        unsafe { region.slice(self.place.payload, self.place.len) }
+    }
+}
+
+#[cfg(not(loom))]
+impl DerefMut for SendBuf<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let region = &self.sender.shared.regions[self.sender.dir];
+        // SAFETY: as in `deref`; `&mut self` makes this access unique.
+        unsafe { region.slice_mut(self.place.payload, self.place.len) }
+    }
+}
+
+impl fmt::Debug for SendBuf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendBuf").field("len", &self.place.len).finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Receiver
+// ---------------------------------------------------------------------------
+
+/// The receiving end of one direction of a pipe.
+pub struct Receiver {
+    shared: Arc<Shared>,
+    dir: usize,
+    reader: Reader,
+    wait: Wait,
+}
+
+impl fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").field("capacity", &self.shared.regions[self.dir].capacity()).finish()
+    }
+}
+
+impl Receiver {
+    fn new(shared: Arc<Shared>, dir: usize, wait: Wait) -> Self {
+        let reader = Reader::new(shared.ctl(dir));
+        Self { shared, dir, reader, wait }
+    }
+
+    /// Sets how many spin-loop steps a blocked receive spins before sleeping.
+    pub fn set_spin(&mut self, spin: u32) {
+        self.wait.spin = spin;
+    }
+
+    fn find(&mut self, deadline: Option<Instant>, block: bool) -> Result<Found, Stop> {
+        let (shared, dir) = (&self.shared, self.dir);
+        let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
+        match self.reader.try_find(ctl, region) {
+            Err(Stop::NotNow) if block => {}
+            other => return other,
+        }
+        let reader = &mut self.reader;
+        let outcome = ctl.not_empty.wait_until(shared.barrier, &self.wait, deadline, |thorough| {
+            if thorough {
+                // Notices a producer that died without dropping its end.
+                let _ = ctl.peers.producer.state(true);
+            }
+            match reader.try_find(ctl, region) {
+                Err(Stop::NotNow) => None,
+                other => Some(other),
+            }
+        });
+        outcome.unwrap_or(Err(Stop::Timeout))
+    }
+
+    fn release(&mut self, found: Found) {
+        self.reader.release(self.shared.ctl(self.dir), found, self.shared.barrier);
+    }
+
+    fn recv_with(&mut self, deadline: Option<Instant>, block: bool) -> Result<Vec<u8>, MessageRecvError> {
+        let found = self.find(deadline, block).map_err(recv_err)?;
+        let mut out = vec![0u8; found.len];
+        self.reader.read(&self.shared.regions[self.dir], &found, &mut out);
+        self.release(found);
+        Ok(out)
+    }
+
+    /// Receives the next message if one is ready now.
+    ///
+    /// # Errors
+    /// [`MessageRecvError::Empty`], [`MessageRecvError::Disconnected`]
+    /// (drained, sender gone), [`MessageRecvError::Corrupt`].
+    pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, MessageRecvError> {
+        self.recv_with(None, false)
+    }
+
+    /// Receives the next message, waiting as long as it takes.
+    ///
+    /// # Errors
+    /// [`MessageRecvError::Disconnected`], [`MessageRecvError::Corrupt`].
+    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, MessageRecvError> {
+        self.recv_with(None, true)
+    }
+
+    /// Receives the next message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_bytes`], or [`MessageRecvError::Timeout`].
+    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, MessageRecvError> {
+        self.recv_with(deadline(timeout), true)
+    }
+
+    fn recv_into_with(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<usize, MessageRecvError> {
+        let found = self.find(deadline, block).map_err(recv_err)?;
+        if found.len > buf.len() {
+            // Left unread: the caller may come back with a larger buffer.
+            return Err(MessageRecvError::BufferTooSmall { needed: found.len });
+        }
+        self.reader.read(&self.shared.regions[self.dir], &found, buf);
+        let len = found.len;
+        self.release(found);
+        Ok(len)
+    }
+
+    /// Receives the next message into `buf`, waiting as long as it takes;
+    /// returns its length.
+    ///
+    /// # Errors
+    /// [`MessageRecvError::BufferTooSmall`] with the length needed (the
+    /// message stays unread), or as [`Receiver::recv_bytes`].
+    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
+        self.recv_into_with(buf, None, true)
+    }
+
+    /// As [`Receiver::recv_bytes_into`], if a message is ready now.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_bytes_into`], or [`MessageRecvError::Empty`].
+    pub fn try_recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
+        self.recv_into_with(buf, None, false)
+    }
+
+    /// As [`Receiver::recv_bytes_into`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_bytes_into`], or [`MessageRecvError::Timeout`].
+    pub fn recv_bytes_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, MessageRecvError> {
+        self.recv_into_with(buf, deadline(timeout), true)
+    }
+
+    /// Whether a receive would not block now or within `timeout`: a message
+    /// is waiting, or the sender is gone (Python's `Connection.poll`).
+    pub fn poll(&mut self, timeout: Duration) -> bool {
+        !matches!(self.find(deadline(timeout), !timeout.is_zero()), Err(Stop::NotNow | Stop::Timeout))
+    }
+
+    fn read_with(&mut self, deadline: Option<Instant>, block: bool) -> Result<RecvBuf<'_>, MessageRecvError> {
+        let found = self.find(deadline, block).map_err(recv_err)?;
+        Ok(RecvBuf { receiver: self, found })
+    }
+
+    /// Zero-copy receive: the next message, read in place; its space goes
+    /// back to the sender when the guard drops.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_bytes`].
+    pub fn read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
+        self.read_with(None, true)
+    }
+
+    /// As [`Receiver::read`], if a message is ready now.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv_bytes`].
+    pub fn try_read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
+        self.read_with(None, false)
+    }
+
+    /// As [`Receiver::read`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_bytes_timeout`].
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<RecvBuf<'_>, MessageRecvError> {
+        self.read_with(deadline(timeout), true)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let ctl = self.shared.ctl(self.dir);
+        ctl.peers.consumer.detach();
+        // Wake a sender asleep on a full ring, so it sees "disconnected".
+        ctl.not_full.notify(self.shared.barrier);
+    }
+}
+
+/// A message read in place by [`Receiver::read`]; released when dropped.
+pub struct RecvBuf<'a> {
+    receiver: &'a mut Receiver,
+    found: Found,
+}
+
+impl RecvBuf<'_> {
+    /// Copies the message into `dst` (which must be at least as long).
+    pub fn copy_to(&self, dst: &mut [u8]) {
+        self.receiver.reader.read(&self.receiver.shared.regions[self.receiver.dir], &self.found, dst);
+    }
+}
+
+#[cfg(not(loom))]
+impl Deref for RecvBuf<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let region = &self.receiver.shared.regions[self.receiver.dir];
+        // SAFETY: a published record not yet released: the sender does not
+        // write it until this guard drops.
+        unsafe { region.slice(self.found.payload, self.found.len) }
+    }
+}
+
+impl Drop for RecvBuf<'_> {
+    fn drop(&mut self) {
+        self.receiver.release(self.found);
+    }
+}
+
+impl fmt::Debug for RecvBuf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBuf").field("len", &self.found.len).finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Serialized values
+// ---------------------------------------------------------------------------
+
+#[cfg(all(feature = "serde", not(loom)))]
+mod objects {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+
+    fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, MessageSendError> {
+        postcard::to_allocvec(value).map_err(|e| MessageSendError::Encode(e.to_string()))
+    }
+
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MessageRecvError> {
+        postcard::from_bytes(bytes).map_err(|e| MessageRecvError::Decode(e.to_string()))
+    }
+
+    impl Sender {
+        /// Sends any serializable value (postcard-encoded), waiting for room.
+        ///
+        /// # Errors
+        /// As [`Sender::send_bytes`], or [`MessageSendError::Encode`].
+        pub fn send<T: Serialize>(&mut self, value: &T) -> Result<(), MessageSendError> {
+            self.send_bytes(&encode(value)?)
+        }
+
+        /// As [`Sender::send`], if there is room now.
+        ///
+        /// # Errors
+        /// As [`Sender::try_send_bytes`], or [`MessageSendError::Encode`].
+        pub fn try_send<T: Serialize>(&mut self, value: &T) -> Result<(), MessageSendError> {
+            self.try_send_bytes(&encode(value)?)
+        }
+
+        /// As [`Sender::send`], waiting at most `timeout`.
+        ///
+        /// # Errors
+        /// As [`Sender::send_bytes_timeout`], or [`MessageSendError::Encode`].
+        pub fn send_timeout<T: Serialize>(&mut self, value: &T, timeout: Duration) -> Result<(), MessageSendError> {
+            self.send_bytes_timeout(&encode(value)?, timeout)
+        }
+    }
+
+    impl Receiver {
+        /// Receives a value sent with [`Sender::send`], waiting for it.
+        ///
+        /// # Errors
+        /// As [`Receiver::recv_bytes`], or [`MessageRecvError::Decode`] (the
+        /// message is consumed).
+        pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, MessageRecvError> {
+            decode(&self.read()?)
+        }
+
+        /// As [`Receiver::recv`], if a message is ready now.
+        ///
+        /// # Errors
+        /// As [`Receiver::try_recv_bytes`], or [`MessageRecvError::Decode`].
+        pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<T, MessageRecvError> {
+            decode(&self.try_read()?)
+        }
+
+        /// As [`Receiver::recv`], waiting at most `timeout`.
+        ///
+        /// # Errors
+        /// As [`Receiver::recv_bytes_timeout`], or [`MessageRecvError::Decode`].
+        pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, MessageRecvError> {
+            decode(&self.read_timeout(timeout)?)
+        }
+    }
+
+    impl Connection {
+        /// Sends a serializable value to the other end (see [`Sender::send`]).
+        ///
+        /// # Errors
+        /// As [`Sender::send`].
+        pub fn send<T: Serialize>(&mut self, value: &T) -> Result<(), MessageSendError> {
+            self.tx.send(value)
+        }
+
+        /// Receives a value from the other end (see [`Receiver::recv`]).
+        ///
+        /// # Errors
+        /// As [`Receiver::recv`].
+        pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, MessageRecvError> {
+            self.rx.recv()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Connection and construction
+// ---------------------------------------------------------------------------
+
+/// One end of a duplex pipe: sends to and receives from the other end.
+/// [`Connection::sender`] and [`Connection::receiver`] give every form of
+/// every call; the common ones are here too.
+#[derive(Debug)]
+pub struct Connection {
+    tx: Sender,
+    rx: Receiver,
+}
+
+impl Connection {
+    /// This end's sending half.
+    pub fn sender(&mut self) -> &mut Sender {
+        &mut self.tx
+    }
+
+    /// This end's receiving half.
+    pub fn receiver(&mut self) -> &mut Receiver {
+        &mut self.rx
+    }
+
+    /// Splits the end into its halves (to use them from two threads).
+    pub fn split(self) -> (Sender, Receiver) {
+        (self.tx, self.rx)
+    }
+
+    /// See [`Sender::send_bytes`].
+    ///
+    /// # Errors
+    /// As [`Sender::send_bytes`].
+    pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
+        self.tx.send_bytes(msg)
+    }
+
+    /// See [`Receiver::recv_bytes`].
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_bytes`].
+    pub fn recv_bytes(&mut self) -> Result<Vec<u8>, MessageRecvError> {
+        self.rx.recv_bytes()
+    }
+
+    /// See [`Receiver::recv_bytes_into`].
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_bytes_into`].
+    pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
+        self.rx.recv_bytes_into(buf)
+    }
+
+    /// See [`Receiver::poll`].
+    pub fn poll(&mut self, timeout: Duration) -> bool {
+        self.rx.poll(timeout)
+    }
+
+    /// See [`Sender::reserve`].
+    ///
+    /// # Errors
+    /// As [`Sender::reserve`].
+    pub fn reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
+        self.tx.reserve(len)
+    }
+
+    /// See [`Receiver::read`].
+    ///
+    /// # Errors
+    /// As [`Receiver::read`].
+    pub fn read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
+        self.rx.read()
+    }
+}
+
+/// Constructors for pipes (Python's `multiprocessing.Pipe()`).
+#[derive(Debug)]
+pub struct Pipe(());
+
+fn attach(shared: &Shared, dir: usize, role: Role, me: Identity) -> Result<(), u32> {
+    shared.ctl(dir).peer(role).attach(me).map_err(|t| t.pid)
+}
+
+impl Pipe {
+    /// An in-process duplex pipe: two connected ends, `capacity` bytes each way.
+    ///
+    /// # Errors
+    /// [`CreateError::InvalidCapacity`] unless `capacity` is a power of two
+    /// from 64 bytes to 4 GiB.
+    #[allow(clippy::new_ret_no_self)] // as Python's Pipe(): a pair of connected ends
+    pub fn new(capacity: usize) -> Result<(Connection, Connection), CreateError> {
+        let cap = check_capacity(capacity)?;
+        let shared = Arc::new(Shared::heap(2, cap));
+        for dir in 0..2 {
+            let _ = attach(&shared, dir, Role::Producer, Identity::local());
+            let _ = attach(&shared, dir, Role::Consumer, Identity::local());
+        }
+        let wait = Wait { spin: crate::Options::DEFAULT_SPIN, slice: None };
+        let a = Connection { tx: Sender::new(shared.clone(), 0, wait), rx: Receiver::new(shared.clone(), 1, wait) };
+        let b = Connection { tx: Sender::new(shared.clone(), 1, wait), rx: Receiver::new(shared, 0, wait) };
+        Ok((a, b))
+    }
+
+    /// An in-process simplex pipe: a sending end and a receiving end.
+    ///
+    /// # Errors
+    /// As [`Pipe::new`].
+    pub fn simplex(capacity: usize) -> Result<(Sender, Receiver), CreateError> {
+        let cap = check_capacity(capacity)?;
+        let shared = Arc::new(Shared::heap(1, cap));
+        let _ = attach(&shared, 0, Role::Producer, Identity::local());
+        let _ = attach(&shared, 0, Role::Consumer, Identity::local());
+        let wait = Wait { spin: crate::Options::DEFAULT_SPIN, slice: None };
+        Ok((Sender::new(shared.clone(), 0, wait), Receiver::new(shared, 0, wait)))
+    }
+}
+
+#[cfg(not(loom))]
+mod named {
+    use super::*;
+    use crate::error::OpenError;
+    use crate::layout::{Expected, Kind, TypeInfo};
+    use crate::region::Region as Segment;
+    use crate::Options;
+
+    const CTL: usize = std::mem::size_of::<Control>();
+
+    fn expected(dirs: u32, capacity: u64) -> Expected {
+        Expected { kind: Kind::Pipe, elem: TypeInfo::pipe(dirs), capacity, ctl_len: 2 * CTL }
+    }
+
+    /// The rings' parts in `seg`, and the shared handle that owns it.
+    fn shared_in(seg: Segment, dirs: usize) -> Shared {
+        let (ctl0, data, cap) = (seg.ctl(), seg.data(), seg.capacity);
+        // SAFETY: the segment holds two control blocks at `ctl` (CTL bytes
+        // each; CTL is a multiple of 128) and `dirs` regions of `cap` bytes at
+        // `data`: we laid it out, or validated its header against this layout.
+        let (ctl, regions) = unsafe {
+            (
+                [ctl0.cast::<Control>(), ctl0.add(CTL).cast::<Control>()],
+                (0..dirs).map(|d| Region::new(data.add(d * cap as usize), cap)).collect(),
+            )
+        };
+        Shared { ctl, regions, barrier: seg.barrier, _memory: Memory::Segment(seg.segment) }
+    }
+
+    /// Creates a pipe segment, takes `roles` in it, then lets openers in.
+    fn create(
+        name: &str,
+        capacity: usize,
+        dirs: u32,
+        roles: &[(usize, Role)],
+        opts: &Options,
+    ) -> Result<Arc<Shared>, CreateError> {
+        let cap = check_capacity(capacity)?;
+        let seg = Segment::create(name, &expected(dirs, cap), opts, |ctl| {
+            // SAFETY: the fresh, aligned, unshared control blocks.
+            unsafe {
+                ctl.cast::<Control>().write(Control::new());
+                ctl.add(CTL).cast::<Control>().write(Control::new());
+            }
+        })?;
+        let publish = seg.publisher();
+        let shared = shared_in(seg, dirs as usize);
+        for &(dir, role) in roles {
+            // Fresh slots: the roles cannot be taken.
+            let _ = attach(&shared, dir, role, Identity::this_process());
+        }
+        publish.publish();
+        Ok(Arc::new(shared))
+    }
+
+    fn open(name: &str, dirs: u32, roles: &[(usize, Role)], opts: &Options) -> Result<Arc<Shared>, OpenError> {
+        let seg = Segment::open(name, &expected(dirs, 0), opts)?;
+        let seg_name = seg.name().to_owned();
+        let shared = shared_in(seg, dirs as usize);
+        for &(dir, role) in roles {
+            attach(&shared, dir, role, Identity::this_process()).map_err(|pid| OpenError::RoleTaken {
+                name: seg_name.clone(),
+                role: role.name(),
+                pid,
+            })?;
+        }
+        Ok(Arc::new(shared))
+    }
+
+    fn wait_for(opts: &Options) -> Wait {
+        Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }
+    }
+
+    // Direction 0 carries creator → opener, direction 1 opener → creator.
+    const CREATOR: [(usize, Role); 2] = [(0, Role::Producer), (1, Role::Consumer)];
+    const OPENER: [(usize, Role); 2] = [(0, Role::Consumer), (1, Role::Producer)];
+
+    impl Pipe {
+        /// Creates a duplex pipe in a new segment named `name`, `capacity`
+        /// bytes each way, and returns this end; the other process
+        /// [`open`](Pipe::open)s the other end. The name is removed when
+        /// this end drops.
+        ///
+        /// # Errors
+        /// [`CreateError`]: a bad name or capacity (a power of two, 64 B to
+        /// 4 GiB), a name that exists, no permission, or a system error.
+        pub fn create(name: &str, capacity: usize) -> Result<Connection, CreateError> {
+            Self::create_with(name, capacity, &Options::new())
+        }
+
+        /// As [`Pipe::create`], with [`Options`].
+        ///
+        /// # Errors
+        /// As [`Pipe::create`].
+        pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Connection, CreateError> {
+            let shared = create(name, capacity, 2, &CREATOR, opts)?;
+            let wait = wait_for(opts);
+            Ok(Connection { tx: Sender::new(shared.clone(), 0, wait), rx: Receiver::new(shared, 1, wait) })
+        }
+
+        /// Opens the other end of the duplex pipe in segment `name`.
+        ///
+        /// # Errors
+        /// [`OpenError`]: no such segment, not a duplex pipe, a corrupt or
+        /// incompatible header, or the end already taken.
+        pub fn open(name: &str) -> Result<Connection, OpenError> {
+            Self::open_with(name, &Options::new())
+        }
+
+        /// As [`Pipe::open`], with [`Options`].
+        ///
+        /// # Errors
+        /// As [`Pipe::open`].
+        pub fn open_with(name: &str, opts: &Options) -> Result<Connection, OpenError> {
+            let shared = open(name, 2, &OPENER, opts)?;
+            let wait = wait_for(opts);
+            Ok(Connection { tx: Sender::new(shared.clone(), 1, wait), rx: Receiver::new(shared, 0, wait) })
+        }
+
+        /// Creates a simplex pipe in a new segment and returns its sending end.
+        ///
+        /// # Errors
+        /// As [`Pipe::create`].
+        pub fn create_sender(name: &str, capacity: usize, opts: &Options) -> Result<Sender, CreateError> {
+            let shared = create(name, capacity, 1, &[(0, Role::Producer)], opts)?;
+            Ok(Sender::new(shared, 0, wait_for(opts)))
+        }
+
+        /// Creates a simplex pipe in a new segment and returns its receiving end.
+        ///
+        /// # Errors
+        /// As [`Pipe::create`].
+        pub fn create_receiver(name: &str, capacity: usize, opts: &Options) -> Result<Receiver, CreateError> {
+            let shared = create(name, capacity, 1, &[(0, Role::Consumer)], opts)?;
+            Ok(Receiver::new(shared, 0, wait_for(opts)))
+        }
+
+        /// Opens the sending end of the simplex pipe in segment `name`.
+        ///
+        /// # Errors
+        /// As [`Pipe::open`] (a duplex pipe is not a simplex one).
+        pub fn open_sender(name: &str, opts: &Options) -> Result<Sender, OpenError> {
+            let shared = open(name, 1, &[(0, Role::Producer)], opts)?;
+            Ok(Sender::new(shared, 0, wait_for(opts)))
+        }
+
+        /// Opens the receiving end of the simplex pipe in segment `name`.
+        ///
+        /// # Errors
+        /// As [`Pipe::open`].
+        pub fn open_receiver(name: &str, opts: &Options) -> Result<Receiver, OpenError> {
+            let shared = open(name, 1, &[(0, Role::Consumer)], opts)?;
+            Ok(Receiver::new(shared, 0, wait_for(opts)))
+        }
+    }
+}
