@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use hdrhistogram::Histogram;
 use procring::spsc::{Consumer, Producer};
-use procring::{Options, Queue, RecvTimeoutError};
+use procring::{pipe, MessageRecvError, Options, Pipe, Queue, RecvTimeoutError};
 
 /// Calls `$f::<N>(args...)` for the run-time size `$size`.
 macro_rules! with_size {
@@ -87,7 +87,8 @@ pub struct BenchArgs {
     #[arg(long)]
     stream_ms: Option<u64>,
     /// Only these transports (comma-separated): procring-spsc,
-    /// procring-queue, unix-pipe, unix-socket. The floor is always measured.
+    /// procring-queue, procring-pipe, unix-pipe, unix-socket. The floor is
+    /// always measured.
     #[arg(long, value_delimiter = ',')]
     transports: Option<Vec<String>>,
 }
@@ -123,19 +124,27 @@ enum Transport {
     Floor,
     Spsc,
     Queue,
+    Pipe,
     UnixPipe,
     UnixSocket,
 }
 
 impl Transport {
-    const ALL: [Transport; 5] =
-        [Transport::Floor, Transport::Spsc, Transport::Queue, Transport::UnixPipe, Transport::UnixSocket];
+    const ALL: [Transport; 6] = [
+        Transport::Floor,
+        Transport::Spsc,
+        Transport::Queue,
+        Transport::Pipe,
+        Transport::UnixPipe,
+        Transport::UnixSocket,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Transport::Floor => "floor",
             Transport::Spsc => "procring-spsc",
             Transport::Queue => "procring-queue",
+            Transport::Pipe => "procring-pipe",
             Transport::UnixPipe => "unix-pipe",
             Transport::UnixSocket => "unix-socket",
         }
@@ -149,7 +158,7 @@ impl Transport {
     fn modes(self) -> &'static [Mode] {
         match self {
             Transport::Floor => &[Mode::Poll],
-            Transport::Spsc | Transport::Queue => &[Mode::Poll, Mode::Block],
+            Transport::Spsc | Transport::Queue | Transport::Pipe => &[Mode::Poll, Mode::Block],
             Transport::UnixPipe | Transport::UnixSocket => &[Mode::Block],
         }
     }
@@ -529,6 +538,7 @@ fn pingpong(
         }
         Transport::Spsc => with_size!(size, spsc_pingpong, plan, m, &name, total, &mut timed)?,
         Transport::Queue => with_size!(size, queue_pingpong, plan, m, &name, total, &mut timed)?,
+        Transport::Pipe => with_size!(size, pipe_pingpong, plan, m, &name, total, &mut timed)?,
         Transport::UnixPipe => {
             let mut child = spawn_peer(plan, t, m, Kind::PingPong, size, &name)?;
             let mut w = child.stdin.take().ok_or("no pipe to the peer")?;
@@ -616,6 +626,26 @@ impl<const N: usize> Put<N> for Queue<[u8; N]> {
     }
 }
 
+impl<const N: usize> Put<N> for pipe::Sender {
+    #[inline]
+    fn put(&mut self, m: [u8; N]) -> Result<(), Error> {
+        Ok(self.send_bytes(&m)?)
+    }
+}
+
+impl<const N: usize> Take<N> for pipe::Receiver {
+    #[inline]
+    fn take(&mut self) -> Result<Option<[u8; N]>, Error> {
+        let mut m = [0u8; N];
+        match self.recv_bytes_into_timeout(&mut m, STALL) {
+            Ok(n) if n == N => Ok(Some(m)),
+            Ok(n) => Err(format!("a {n}-byte message, expected {N}").into()),
+            Err(MessageRecvError::Disconnected) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 fn taken<const N: usize>(r: Result<[u8; N], RecvTimeoutError>) -> Result<Option<[u8; N]>, Error> {
     match r {
         Ok(m) => Ok(Some(m)),
@@ -689,6 +719,7 @@ fn stream(plan: &Plan, t: Transport, m: Mode, size: usize) -> Result<Throughput,
         Transport::Floor => unreachable!("the floor is a ping-pong only"),
         Transport::Spsc => with_size!(size, spsc_stream, plan, m, &name, &mut counter)?,
         Transport::Queue => with_size!(size, queue_stream, plan, m, &name, &mut counter)?,
+        Transport::Pipe => with_size!(size, pipe_stream, plan, m, &name, &mut counter)?,
         Transport::UnixPipe => {
             let mut child = spawn_peer(plan, t, m, Kind::Stream, size, &name)?;
             let r = child.stdout.take().ok_or("no pipe from the peer")?;
@@ -821,6 +852,24 @@ fn byte_stream(r: impl Read, size: usize, counter: &mut StreamCheck) -> Result<(
     Ok(())
 }
 
+/// Pipe rings: room for many messages of the largest size measured.
+const PIPE_BYTES: usize = 1 << 20;
+
+fn pipe_pingpong<const N: usize>(plan: &Plan, m: Mode, name: &str, total: u64, timed: &mut Timed) -> Result<(), Error> {
+    let (mut tx, mut rx) = Pipe::create_with(&format!("/{name}-a"), PIPE_BYTES, &ring_options(m, plan.spin))?.split();
+    let child = spawn_peer(plan, Transport::Pipe, m, Kind::PingPong, N, name)?;
+    ring_pingpong::<N>(&mut tx, &mut rx, total, timed)?;
+    drop((tx, rx)); // the peer sees the disconnection and exits
+    finish(child)
+}
+
+fn pipe_stream<const N: usize>(plan: &Plan, m: Mode, name: &str, counter: &mut StreamCheck) -> Result<(), Error> {
+    let mut rx = Pipe::create_receiver(&format!("/{name}-a"), PIPE_BYTES, &ring_options(m, plan.spin))?;
+    let child = spawn_peer(plan, Transport::Pipe, m, Kind::Stream, N, name)?;
+    ring_receive::<N>(&mut rx, counter)?;
+    finish(child)
+}
+
 fn ring_receive<const N: usize>(rx: &mut impl Take<N>, counter: &mut StreamCheck) -> Result<(), Error> {
     while let Some(msg) = rx.take()? {
         counter.seen(seq_of(&msg));
@@ -881,6 +930,8 @@ pub fn peer(a: &PeerArgs) -> Result<(), Error> {
         (Transport::Spsc, _) => with_size!(a.size, spsc_send, a, m, stream_for),
         (Transport::Queue, "pingpong") => with_size!(a.size, queue_echo, a, m),
         (Transport::Queue, _) => with_size!(a.size, queue_send, a, m, stream_for),
+        (Transport::Pipe, "pingpong") => with_size!(a.size, pipe_echo, a, m),
+        (Transport::Pipe, _) => with_size!(a.size, pipe_send, a, m, stream_for),
         (Transport::UnixPipe, kind) => {
             // Raw, unbuffered ends: std's stdout would hold an echo back.
             use std::os::fd::AsFd;
@@ -964,6 +1015,17 @@ fn queue_echo<const N: usize>(a: &PeerArgs, m: Mode) -> Result<(), Error> {
     let mut rx = Queue::<[u8; N]>::open_with(&format!("/{}-a", a.name), &opts)?;
     let mut tx = Queue::<[u8; N]>::open_with(&format!("/{}-b", a.name), &opts)?;
     ring_echo(&mut rx, &mut tx)
+}
+
+fn pipe_echo<const N: usize>(a: &PeerArgs, m: Mode) -> Result<(), Error> {
+    let (mut tx, mut rx) = Pipe::open_with(&format!("/{}-a", a.name), &ring_options(m, a.spin))?.split();
+    ring_echo::<N>(&mut rx, &mut tx)
+}
+
+fn pipe_send<const N: usize>(a: &PeerArgs, m: Mode, run_for: Duration) -> Result<(), Error> {
+    let mut tx = Pipe::open_sender(&format!("/{}-a", a.name), &ring_options(m, a.spin))?;
+    ring_send::<N>(&mut tx, 0, run_for)?;
+    Ok(()) // dropping `tx` disconnects the driver
 }
 
 fn spsc_send<const N: usize>(a: &PeerArgs, m: Mode, run_for: Duration) -> Result<(), Error> {
