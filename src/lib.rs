@@ -34,6 +34,7 @@
 pub mod error;
 #[cfg(not(loom))]
 mod layout;
+mod memory;
 mod peer;
 pub mod pipe;
 mod queue;

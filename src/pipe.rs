@@ -17,12 +17,16 @@
 //! ```
 
 use std::fmt;
+#[cfg(not(loom))]
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{CreateError, MessageRecvError, MessageSendError};
+use crate::memory::Memory;
+#[cfg(not(loom))]
+use crate::memory::{local_barrier, HeapBlock};
 use crate::peer::Identity;
 use crate::ring::bytes::{self, Found, Place, Reader, Region, Stop, Writer};
 use crate::ring::spsc::{Control, Role};
@@ -45,16 +49,6 @@ unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
 
-#[derive(Debug)]
-enum Memory {
-    #[cfg(not(loom))]
-    Segment(#[allow(dead_code)] crate::segment::Segment),
-    #[cfg(not(loom))]
-    Heap(#[allow(dead_code)] crate::queue::HeapBlock),
-    #[cfg(loom)]
-    Loom(#[allow(dead_code)] Box<[Control; 2]>),
-}
-
 impl Shared {
     fn ctl(&self, dir: usize) -> &Control {
         // SAFETY: points into `_memory`, initialised; a Control is all atomics.
@@ -67,7 +61,7 @@ impl Shared {
         {
             let ctl_len = std::mem::size_of::<Control>();
             let data = (2 * ctl_len).next_multiple_of(128);
-            let block = crate::queue::HeapBlock::new(data + dirs * cap as usize, 128);
+            let block = HeapBlock::new(data + dirs * cap as usize, 128);
             let base = block.ptr();
             // SAFETY: the block holds two control blocks at 0 and ctl_len
             // (128-aligned), then `dirs` regions of `cap` bytes, zeroed.
@@ -78,7 +72,7 @@ impl Shared {
                 }
                 (ctl, (0..dirs).map(|d| Region::new(base.add(data + d * cap as usize), cap)).collect())
             };
-            Self { ctl, regions, barrier: crate::queue::local_barrier(), _memory: Memory::Heap(block) }
+            Self { ctl, regions, barrier: local_barrier(), _memory: Memory::Heap(block) }
         }
         #[cfg(loom)]
         {

@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use crate::error::{CreateError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::memory::Memory;
+#[cfg(not(loom))]
+use crate::memory::{local_barrier, HeapBlock};
 use crate::ring::mpmc::{self, Geometry, Mpmc, PayloadMut, PayloadRef, Stop};
+#[cfg(loom)]
 use crate::sync::Barrier;
 use crate::wait::Wait;
 
@@ -33,50 +37,6 @@ pub(crate) struct Shared {
 unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
-
-#[derive(Debug)]
-enum Memory {
-    #[cfg(not(loom))]
-    Segment(#[allow(dead_code)] crate::segment::Segment),
-    #[cfg(not(loom))]
-    Heap(#[allow(dead_code)] HeapBlock),
-    #[cfg(loom)]
-    Loom(#[allow(dead_code)] Box<mpmc::Control>),
-}
-
-/// A zeroed, aligned heap allocation, for in-process queues.
-#[cfg(not(loom))]
-#[derive(Debug)]
-pub(crate) struct HeapBlock {
-    ptr: NonNull<u8>,
-    layout: std::alloc::Layout,
-}
-
-#[cfg(not(loom))]
-impl HeapBlock {
-    pub(crate) fn new(len: usize, align: usize) -> Self {
-        let layout = std::alloc::Layout::from_size_align(len.max(1), align).expect("layout checked by the caller");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        Self { ptr, layout }
-    }
-}
-
-#[cfg(not(loom))]
-impl Drop for HeapBlock {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
-    }
-}
-
-#[cfg(not(loom))]
-impl HeapBlock {
-    pub(crate) fn ptr(&self) -> NonNull<u8> {
-        self.ptr
-    }
-}
 
 pub(crate) fn check_capacity(capacity: usize) -> Result<u64, CreateError> {
     let bad = |reason| CreateError::InvalidCapacity { capacity, reason };
@@ -97,14 +57,13 @@ impl Shared {
         {
             let ctl_len = mpmc::CONTROL_LEN.next_multiple_of(128);
             let block = HeapBlock::new(ctl_len + cap as usize * g.stride(), g.align.max(128));
-            // SAFETY: the block holds a control block at 0 and `cap` slots of
-            // `g.stride()` bytes at `ctl_len` (128-aligned), zeroed; the
-            // control block is initialised here and the sequence words by
-            // `init_slots`, before any use.
+            // A control block at 0, then `cap` zeroed slots at `ctl_len`.
+            // SAFETY: in bounds and aligned; the control block is written
+            // here and the sequence words by `init_slots`, before any use.
             let ring = unsafe {
-                let ctl = block.ptr.cast::<mpmc::Control>();
+                let ctl = block.ptr().cast::<mpmc::Control>();
                 ctl.as_ptr().write(mpmc::Control::new());
-                let slots = mpmc::Slots::new(NonNull::new_unchecked(block.ptr.as_ptr().add(ctl_len)), g);
+                let slots = mpmc::Slots::new(NonNull::new_unchecked(block.ptr().as_ptr().add(ctl_len)), g);
                 Mpmc::new(ctl, slots, cap, local_barrier())
             };
             ring.init_slots();
@@ -118,15 +77,6 @@ impl Shared {
             let ring = unsafe { Mpmc::new(NonNull::from(&*ctl), mpmc::Slots::new_loom(cap), cap, Barrier::Symmetric) };
             Self { ring, _memory: Memory::Loom(ctl) }
         }
-    }
-}
-
-#[cfg(not(loom))]
-pub(crate) fn local_barrier() -> Barrier {
-    if crate::sync::register_asymmetric() {
-        Barrier::Asymmetric
-    } else {
-        Barrier::Symmetric
     }
 }
 

@@ -26,6 +26,7 @@
 //! record would leave the region, or pass `tail`, is reported as corrupt and
 //! nothing is read.
 
+#[cfg(not(loom))]
 use std::ptr::NonNull;
 
 use crate::peer::PeerState;

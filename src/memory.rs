@@ -1,0 +1,62 @@
+//! What keeps an object's memory alive while its handles use it: a mapped
+//! segment, a heap block (objects within one process), or, under loom, the
+//! boxed control blocks.
+
+#[cfg(not(loom))]
+use std::ptr::NonNull;
+
+#[cfg(not(loom))]
+use crate::sync::Barrier;
+
+/// Owns the memory a ring's raw pointers point into.
+#[derive(Debug)]
+pub(crate) enum Memory {
+    #[cfg(not(loom))]
+    Segment(#[allow(dead_code)] crate::segment::Segment),
+    #[cfg(not(loom))]
+    Heap(#[allow(dead_code)] HeapBlock),
+    #[cfg(loom)]
+    Loom(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>),
+}
+
+/// A zeroed, aligned heap allocation, for objects within one process.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct HeapBlock {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+#[cfg(not(loom))]
+impl HeapBlock {
+    pub(crate) fn new(len: usize, align: usize) -> Self {
+        let layout = std::alloc::Layout::from_size_align(len.max(1), align).expect("layout checked by the caller");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        Self { ptr, layout }
+    }
+
+    pub(crate) fn ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for HeapBlock {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+#[cfg(not(loom))]
+/// The barrier for an object in this process: asymmetric if the kernel
+/// lets this process use membarrier.
+pub(crate) fn local_barrier() -> Barrier {
+    if crate::sync::register_asymmetric() {
+        Barrier::Asymmetric
+    } else {
+        Barrier::Symmetric
+    }
+}
