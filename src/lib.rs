@@ -43,6 +43,9 @@ mod region;
 pub mod ring;
 #[cfg(not(loom))]
 mod segment;
+// The protocol under issue 5's Value/Array; tested here and in loom-tests.
+#[allow(dead_code)]
+mod seqlock;
 #[cfg(all(feature = "serde", not(loom)))]
 mod serde_queue;
 mod sync;
@@ -66,6 +69,7 @@ pub use layout::{Kind, VERSION as LAYOUT_VERSION};
 /// Internals exposed for the loom models in `loom-tests/`; not a stable API.
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::seqlock::SeqLock;
     pub use crate::wait::EventCount;
 
     /// Wait/notify on an eventcount with the symmetric barrier (loom's only one).
