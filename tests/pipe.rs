@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{child_role, spawn_child, wait_child, SegName};
 use procring::{MessageRecvError, MessageSendError, OpenError, Options, Pipe};
 
-const CHILD_LIMIT: Duration = Duration::from_secs(120);
+const CHILD_LIMIT: Duration = Duration::from_secs(300);
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -39,9 +39,10 @@ fn fill(i: u64, buf: &mut [u8]) {
 
 fn check(i: u64, got: &[u8], len: usize) {
     assert_eq!(got.len(), len, "message {i}: length");
-    let mut want = vec![0u8; len];
-    fill(i, &mut want);
-    assert!(got == want, "message {i} ({len} bytes) differs");
+    // Word by word against `fill`'s pattern, without building a copy.
+    let key = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let same = got.chunks(8).enumerate().all(|(k, chunk)| chunk == &(key ^ k as u64).to_le_bytes()[..chunk.len()]);
+    assert!(same, "message {i} ({len} bytes) differs");
 }
 
 const SEED: u64 = 0x5eed_1234_abcd_0001;

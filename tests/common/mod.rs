@@ -68,11 +68,14 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
 }
 
 /// The child's side: if this process is a child, returns its role, segment
-/// name and argument, and arms a watchdog that ends it if it hangs.
+/// name and argument, and arms a watchdog that ends it if it outlives any
+/// test. (Each parent has its own, tighter limits on what it waits for; this
+/// one only keeps a hung child from lingering, so it is generous enough for
+/// a loaded machine.)
 pub fn child_role() -> Option<(String, String, String)> {
     let role = std::env::var(ROLE_VAR).ok()?;
     std::thread::spawn(|| {
-        std::thread::sleep(Duration::from_secs(120));
+        std::thread::sleep(Duration::from_secs(600));
         eprintln!("watchdog: child hung, exiting");
         std::process::exit(101);
     });
