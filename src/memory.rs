@@ -60,3 +60,31 @@ pub(crate) fn local_barrier() -> Barrier {
         Barrier::Symmetric
     }
 }
+
+/// Checks a capacity: a power of two from `min` to `max`. `too_small` says
+/// why `min` is the least (it differs by kind).
+pub(crate) fn check_capacity(
+    capacity: usize,
+    min: usize,
+    max: u64,
+    too_small: &'static str,
+) -> Result<u64, crate::CreateError> {
+    let bad = |reason| crate::CreateError::InvalidCapacity { capacity, reason };
+    match capacity {
+        c if c < min => Err(bad(too_small)),
+        c if !c.is_power_of_two() => Err(bad("must be a power of two")),
+        c if c as u64 > max => Err(bad("larger than this kind of object allows")),
+        c => Ok(c as u64),
+    }
+}
+
+/// Refuses element types that cannot live in a slot.
+pub(crate) fn check_element<T>() -> Result<(), crate::CreateError> {
+    if std::mem::size_of::<T>() == 0 {
+        return Err(crate::CreateError::UnsupportedType {
+            type_name: std::any::type_name::<T>(),
+            reason: "zero-sized types carry no data",
+        });
+    }
+    Ok(())
+}

@@ -85,13 +85,7 @@ impl Shared {
 }
 
 fn check_capacity(capacity: usize) -> Result<u64, CreateError> {
-    let bad = |reason| CreateError::InvalidCapacity { capacity, reason };
-    match capacity {
-        c if c < 64 => Err(bad("a pipe needs at least 64 bytes per direction")),
-        c if !c.is_power_of_two() => Err(bad("must be a power of two")),
-        c if c as u64 > 1 << 32 => Err(bad("more than 4 GiB per direction")),
-        c => Ok(c as u64),
-    }
+    crate::memory::check_capacity(capacity, 64, 1 << 32, "a pipe needs at least 64 bytes per direction")
 }
 
 fn send_err(stop: Stop) -> MessageSendError {

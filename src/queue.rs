@@ -39,15 +39,9 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 pub(crate) fn check_capacity(capacity: usize) -> Result<u64, CreateError> {
-    let bad = |reason| CreateError::InvalidCapacity { capacity, reason };
-    match capacity {
-        // With one slot, "published for position p" (seq p + 1) and "free for
-        // position p + 1" (seq p + cap) would be the same sequence value.
-        0 | 1 => Err(bad("a queue needs at least 2 slots")),
-        c if !c.is_power_of_two() => Err(bad("must be a power of two")),
-        c if c as u64 > 1 << 40 => Err(bad("more than 2^40 slots")),
-        c => Ok(c as u64),
-    }
+    // With one slot, "published for position p" (seq p + 1) and "free for
+    // position p + 1" (seq p + cap) would be the same sequence value.
+    crate::memory::check_capacity(capacity, 2, 1 << 40, "a queue needs at least 2 slots")
 }
 
 impl Shared {
@@ -153,6 +147,14 @@ fn blocking<T>(e: SendTimeoutError<T>) -> SendError<T> {
     SendError(e.into_inner())
 }
 
+fn try_recv_err(stop: Stop) -> TryRecvError {
+    match stop {
+        Stop::Timeout | Stop::NotNow => TryRecvError::Empty,
+        Stop::Closed => TryRecvError::Disconnected,
+        Stop::Corrupt(w) => TryRecvError::Corrupt(w),
+    }
+}
+
 fn recv_blocking(e: RecvTimeoutError) -> RecvError {
     match e {
         RecvTimeoutError::Corrupt(w) => RecvError::Corrupt(w),
@@ -197,16 +199,6 @@ fn geometry<T>() -> Geometry {
     Geometry { size: std::mem::size_of::<T>(), align: std::mem::align_of::<T>() }
 }
 
-fn check_type<T>() -> Result<(), CreateError> {
-    if std::mem::size_of::<T>() == 0 {
-        return Err(CreateError::UnsupportedType {
-            type_name: std::any::type_name::<T>(),
-            reason: "zero-sized types carry no data",
-        });
-    }
-    Ok(())
-}
-
 impl<T: Pod> Queue<T> {
     fn with(shared: Shared, wait: Wait) -> Self {
         Self { shared: Arc::new(shared), wait, _t: PhantomData }
@@ -218,7 +210,7 @@ impl<T: Pod> Queue<T> {
     /// [`CreateError::InvalidCapacity`] unless `capacity` is a power of two,
     /// [`CreateError::UnsupportedType`] for a zero-sized `T`.
     pub fn new(capacity: usize) -> Result<Self, CreateError> {
-        check_type::<T>()?;
+        crate::memory::check_element::<T>()?;
         let cap = check_capacity(capacity)?;
         Ok(Self::with(Shared::heap(geometry::<T>(), cap), Wait { spin: crate::Options::DEFAULT_SPIN, slice: None }))
     }
@@ -366,8 +358,7 @@ impl<T: Pod> Queue<T> {
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         match self.ring().try_claim_recv() {
             Ok(pos) => Ok(self.read_release(pos)),
-            Err(Stop::NotNow) => Err(TryRecvError::Empty),
-            Err(stop) => Err(recv_blocking(recv_err(stop)).into()),
+            Err(stop) => Err(try_recv_err(stop)),
         }
     }
 
@@ -448,8 +439,7 @@ impl<T: Pod> Queue<T> {
     pub fn try_recv_ref(&self) -> Result<RecvRef<'_, T>, TryRecvError> {
         match self.ring().try_claim_recv() {
             Ok(pos) => Ok(RecvRef::new(self, pos)),
-            Err(Stop::NotNow) => Err(TryRecvError::Empty),
-            Err(stop) => Err(recv_blocking(recv_err(stop)).into()),
+            Err(stop) => Err(try_recv_err(stop)),
         }
     }
 
@@ -556,7 +546,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &crate::Options) -> Result<Self, CreateError> {
-        check_type::<T>()?;
+        crate::memory::check_element::<T>()?;
         let cap = check_capacity(capacity)?;
         let shared = Shared::create(name, crate::layout::TypeInfo::of::<T>(), geometry::<T>(), cap, opts)?;
         Ok(Self::with(shared, Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }))

@@ -51,8 +51,7 @@ impl Region {
     /// Lets openers in: the header and the control block are complete (and
     /// the creator has taken its role).
     pub(crate) fn publish(&self) {
-        // SAFETY: the header is at the start of our live mapping.
-        unsafe { layout::publish(self.header()) };
+        self.publisher().publish();
     }
 
     /// Opens segment `name`, waits for its header, and checks it against `e`
@@ -107,8 +106,8 @@ impl Region {
 pub(crate) struct Publisher(*mut Header);
 
 impl Publisher {
-    /// As [`Region::publish`]. The segment must still be mapped: the caller
-    /// holds it in the object it built.
+    /// Lets openers in. The segment must still be mapped: the caller holds
+    /// it (in the region, or in the object it built).
     pub(crate) fn publish(self) {
         // SAFETY: the header of a mapping the caller keeps alive.
         unsafe { layout::publish(self.0) };

@@ -185,21 +185,8 @@ impl<T> Ring<T> {
 }
 
 fn check_shape<T>(capacity: usize) -> Result<u64, CreateError> {
-    let bad = |reason| CreateError::InvalidCapacity { capacity, reason };
-    if capacity == 0 {
-        return Err(bad("a ring needs at least one slot"));
-    }
-    if !capacity.is_power_of_two() {
-        return Err(bad("must be a power of two"));
-    }
-    if capacity as u64 > 1 << 40 {
-        return Err(bad("more than 2^40 slots"));
-    }
-    if std::mem::size_of::<T>() == 0 {
-        let type_name = std::any::type_name::<T>();
-        return Err(CreateError::UnsupportedType { type_name, reason: "zero-sized types carry no data" });
-    }
-    Ok(capacity as u64)
+    crate::memory::check_element::<T>()?;
+    crate::memory::check_capacity(capacity, 1, 1 << 40, "a ring needs at least one slot")
 }
 
 /// Creates an in-process ring: both ends in this process, memory on the heap.
