@@ -395,3 +395,96 @@ pub enum MessageRecvError {
     #[error("the channel's shared state is corrupt: {0}")]
     Corrupt(&'static str),
 }
+
+/// The lock's previous holder died while holding it.
+///
+/// The caller holds the lock now: [`OwnerDied::into_guard`] hands the guard
+/// over. What the lock protects is whole — a holder publishes its changes
+/// all at once, on release — and holds the last value that was published
+/// (the dead holder's unpublished changes are lost). Reported once, to the
+/// next caller of `lock` (a plain `store` that takes the lock over leaves
+/// the report for it).
+pub struct OwnerDied<G> {
+    pid: u32,
+    guard: G,
+}
+
+impl<G> OwnerDied<G> {
+    pub(crate) fn new(pid: u32, guard: G) -> Self {
+        Self { pid, guard }
+    }
+
+    /// The process id of the holder that died.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The guard: the lock is held, the value is the last one published.
+    pub fn into_guard(self) -> G {
+        self.guard
+    }
+}
+
+impl<G> fmt::Debug for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnerDied").field("pid", &self.pid).finish_non_exhaustive()
+    }
+}
+
+impl<G> fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the lock's holder (pid {}) died holding it; the lock is yours, and the value is the last one published",
+            self.pid
+        )
+    }
+}
+
+impl<G> std::error::Error for OwnerDied<G> {}
+
+/// Why `try_lock` or `lock_timeout` returned without the lock, or with the
+/// news that its last holder died.
+pub enum TryLockError<G> {
+    /// Another live process or thread holds the lock (for `lock_timeout`:
+    /// still did when the time ran out).
+    WouldBlock,
+    /// The lock was taken over from a holder that died: see [`OwnerDied`].
+    OwnerDied(OwnerDied<G>),
+}
+
+impl<G> fmt::Debug for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("WouldBlock"),
+            TryLockError::OwnerDied(e) => f.debug_tuple("OwnerDied").field(e).finish(),
+        }
+    }
+}
+
+impl<G> fmt::Display for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("the lock is held by a live process or thread"),
+            TryLockError::OwnerDied(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<G> std::error::Error for TryLockError<G> {}
+
+impl<G> From<OwnerDied<G>> for TryLockError<G> {
+    fn from(e: OwnerDied<G>) -> Self {
+        TryLockError::OwnerDied(e)
+    }
+}
+
+/// An index past the end of an [`Array`](crate::Array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("index {index} is out of range for an array of {len} elements")]
+pub struct OutOfBounds {
+    /// The index given.
+    pub index: usize,
+    /// The array's length.
+    pub len: usize,
+}

@@ -11,10 +11,10 @@
 //! |-------:|-----:|---------------|-------------------------------------------------|
 //! |      0 |    8 | `magic`       | `b"PROCRING"`                                   |
 //! |      8 |    4 | `version`     | layout version ([`VERSION`])                    |
-//! |     12 |    4 | `kind`        | [`Kind`] of object (1 spsc ring, 2 queue, 3 pipe) |
+//! |     12 |    4 | `kind`        | [`Kind`] of object (1 spsc ring, 2 queue, 3 pipe, 4 value, 5 array) |
 //! |     16 |    4 | `state`       | atomic: 0 initialising, 1 ready (Release/Acquire) |
 //! |     20 |    4 | `barrier`     | 0 symmetric fences, 1 asymmetric (membarrier)   |
-//! |     24 |    8 | `capacity`    | slots (a power of two)                          |
+//! |     24 |    8 | `capacity`    | slots (a power of two); elements of an array; 1 for a value |
 //! |     32 |    4 | `elem_size`   | `size_of::<T>()`                                |
 //! |     36 |    4 | `elem_align`  | `align_of::<T>()`                               |
 //! |     40 |    8 | `type_hash`   | FNV-1a of the element type's name               |
@@ -52,6 +52,10 @@ pub enum Kind {
     Queue = 2,
     /// A pipe of byte messages, duplex or simplex ([`crate::pipe`]).
     Pipe = 3,
+    /// One shared value ([`crate::Value`]).
+    Value = 4,
+    /// A fixed-length array of shared values ([`crate::Array`]).
+    Array = 5,
 }
 
 impl Kind {
@@ -60,6 +64,8 @@ impl Kind {
             1 => Some(Kind::Spsc),
             2 => Some(Kind::Queue),
             3 => Some(Kind::Pipe),
+            4 => Some(Kind::Value),
+            5 => Some(Kind::Array),
             _ => None,
         }
     }
@@ -70,6 +76,19 @@ impl Kind {
             Kind::Spsc => "spsc ring",
             Kind::Queue => "queue",
             Kind::Pipe => "pipe",
+            Kind::Value => "value",
+            Kind::Array => "array",
+        }
+    }
+
+    /// What is wrong with `capacity` for this kind, if anything.
+    fn capacity_problem(self, capacity: u64) -> Option<String> {
+        match self {
+            Kind::Spsc | Kind::Queue | Kind::Pipe if !capacity.is_power_of_two() => {
+                Some(format!("capacity {capacity} is not a power of two"))
+            }
+            Kind::Value if capacity != 1 => Some(format!("a value holds 1 element, not {capacity}")),
+            _ => None,
         }
     }
 }
@@ -152,15 +171,21 @@ pub(crate) struct Expected {
     pub(crate) ctl_len: usize,
 }
 
-/// Bytes per slot for an element of `size` and `align` in a `kind`: the
-/// element itself, or more where a slot also holds protocol state (the
-/// queue's sequence word). Both sides derive it; the header does not store it.
-pub(crate) fn stride(kind: Kind, size: u32, align: u32) -> usize {
+/// Bytes of the data region for `capacity` elements of `size` and `align`
+/// in a `kind`: a slot per element, where a slot may also hold protocol
+/// state (the queue's sequence word); for a value or an array, the two
+/// copies of its seqlock, each whole `u64` words. Both sides derive it; the
+/// header does not store it. `None` on overflow.
+pub(crate) fn data_len(kind: Kind, size: u32, align: u32, capacity: u64) -> Option<usize> {
+    let capacity = usize::try_from(capacity).ok()?;
     match kind {
-        Kind::Spsc => size as usize,
-        Kind::Queue => crate::ring::mpmc::Geometry { size: size as usize, align: align as usize }.stride(),
+        Kind::Spsc => capacity.checked_mul(size as usize),
+        Kind::Queue => {
+            capacity.checked_mul(crate::ring::mpmc::Geometry { size: size as usize, align: align as usize }.stride())
+        }
         // A pipe's "element" is a direction: `size` regions of `capacity` bytes.
-        Kind::Pipe => size as usize,
+        Kind::Pipe => capacity.checked_mul(size as usize),
+        Kind::Value | Kind::Array => crate::cells::copy_words(capacity, size as usize)?.checked_mul(16),
     }
 }
 
@@ -183,8 +208,7 @@ impl Expected {
         let ctl = HEADER_LEN;
         let align = REGION_ALIGN.max(self.elem.align as usize);
         let data = (ctl.checked_add(self.ctl_len)?).checked_next_multiple_of(align)?;
-        let stride = stride(self.kind, self.elem.size, self.elem.align);
-        let slots = usize::try_from(self.capacity).ok()?.checked_mul(stride)?;
+        let slots = data_len(self.kind, self.elem.size, self.elem.align, self.capacity)?;
         let total = data.checked_add(slots)?;
         // A mapping must fit in isize (and in a file offset).
         (total <= isize::MAX as usize).then_some(Offsets { ctl, data, total })
@@ -321,8 +345,8 @@ impl Snapshot {
                 expected: format!("{} (size {}, align {})", e.elem.name, e.elem.size, e.elem.align),
             });
         }
-        if self.capacity == 0 || !self.capacity.is_power_of_two() {
-            return Err(corrupt(format!("capacity {} is not a power of two", self.capacity)));
+        if let Some(problem) = kind.capacity_problem(self.capacity) {
+            return Err(corrupt(problem));
         }
         let barrier = match self.barrier {
             0 => Barrier::Symmetric,

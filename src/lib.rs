@@ -31,10 +31,13 @@
 // Under loom only the protocols are built; the segment plumbing is not.
 #![cfg_attr(loom, allow(dead_code))]
 
+mod array;
+mod cells;
 pub mod error;
 #[cfg(not(loom))]
 mod layout;
 mod memory;
+mod mutex;
 mod peer;
 pub mod pipe;
 mod queue;
@@ -43,17 +46,19 @@ mod region;
 pub mod ring;
 #[cfg(not(loom))]
 mod segment;
-// The protocol under issue 5's Value/Array; tested here and in loom-tests.
-#[allow(dead_code)]
 mod seqlock;
 #[cfg(all(feature = "serde", not(loom)))]
 mod serde_queue;
 mod sync;
+mod value;
 mod wait;
 
+pub use array::{Array, ArrayGuard};
+pub use value::{Value, ValueGuard};
+
 pub use error::{
-    CreateError, MessageRecvError, MessageSendError, OpenError, RecvError, RecvTimeoutError, SendError,
-    SendTimeoutError, TryRecvError, TrySendError,
+    CreateError, MessageRecvError, MessageSendError, OpenError, OutOfBounds, OwnerDied, RecvError, RecvTimeoutError,
+    SendError, SendTimeoutError, TryLockError, TryRecvError, TrySendError,
 };
 pub use pipe::{Connection, Pipe};
 pub use queue::{Queue, RecvRef as QueueRecvRef, SendSlot as QueueSendSlot};
@@ -69,8 +74,48 @@ pub use layout::{Kind, VERSION as LAYOUT_VERSION};
 /// Internals exposed for the loom models in `loom-tests/`; not a stable API.
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::seqlock::SeqLock;
+    pub use crate::seqlock::{Death, SeqLock};
     pub use crate::wait::EventCount;
+
+    /// The robust mutex, as a process `pid` (> 0) takes it: `timed` waits
+    /// in slices (and checks the holder's life after each), otherwise it
+    /// sleeps until woken, so a lost wakeup is a deadlock.
+    #[derive(Debug, Default)]
+    pub struct Mutex(crate::mutex::RobustMutex);
+
+    impl Mutex {
+        /// A free mutex.
+        pub fn new() -> Self {
+            Self(crate::mutex::RobustMutex::new())
+        }
+
+        /// Takes it; returns the pid of a dead holder it was taken from.
+        pub fn lock(&self, pid: u32, timed: bool) -> Option<u32> {
+            let wait = crate::wait::Wait { spin: 0, slice: timed.then_some(std::time::Duration::from_millis(1)) };
+            match self.0.lock(Self::me(pid), &wait, None).expect("no deadline") {
+                crate::mutex::Taken::Clean => None,
+                crate::mutex::Taken::Recovered(dead) => Some(dead),
+            }
+        }
+
+        /// Releases it.
+        pub fn unlock(&self) {
+            self.0.unlock();
+        }
+
+        fn me(pid: u32) -> crate::peer::Identity {
+            #[cfg(loom)]
+            return crate::peer::Identity::fake(pid);
+            #[cfg(not(loom))]
+            crate::peer::Identity { pid, start: 0 }
+        }
+    }
+
+    /// Declares made-up process `pid` dead (it stops; nothing runs for it).
+    #[cfg(loom)]
+    pub fn kill(pid: u32) {
+        crate::peer::loom_kill(pid);
+    }
 
     /// Wait/notify on an eventcount with the symmetric barrier (loom's only one).
     pub fn notify(ec: &EventCount) {

@@ -127,11 +127,12 @@ impl PeerSlot {
     }
 }
 
-/// A process as recorded in a peer slot.
+/// A process as recorded in a peer slot or a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Identity {
-    pid: u32,
-    start: u64,
+    pub(crate) pid: u32,
+    /// Start time in clock ticks since boot; 0 = unknown.
+    pub(crate) start: u64,
 }
 
 impl Identity {
@@ -140,11 +141,22 @@ impl Identity {
         Self { pid: 0, start: 0 }
     }
 
-    /// This process, as other processes must see it.
+    /// This process, as other processes must see it. Looked up once; a
+    /// process that forks must not carry handles into the child.
     #[cfg(not(loom))]
     pub(crate) fn this_process() -> Self {
-        let pid = std::process::id();
-        Self { pid, start: proc_stat(pid).map_or(0, |s| s.start) }
+        static ME: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+        *ME.get_or_init(|| {
+            let pid = std::process::id();
+            Self { pid, start: proc_stat(pid).map_or(0, |s| s.start) }
+        })
+    }
+
+    /// A made-up process for loom models (`pid` > 0), alive until
+    /// [`loom_kill`] says otherwise.
+    #[cfg(loom)]
+    pub(crate) fn fake(pid: u32) -> Self {
+        Self { pid, start: 0 }
     }
 }
 
@@ -167,18 +179,37 @@ fn proc_stat(pid: u32) -> Option<ProcStat> {
     Some(ProcStat { zombie: matches!(state, "Z" | "X" | "x"), start })
 }
 
+// Under loom, the made-up processes that a model has declared dead, in a
+// loom `Mutex` made afresh for each execution. Its lock orders a death
+// after everything the dead process did, and before whoever then finds it
+// dead, as the kernel does: a process is torn down before `/proc` stops
+// showing it, and a survivor reads `/proc` after that.
 #[cfg(loom)]
-fn proc_stat(_pid: u32) -> Option<ProcStat> {
-    Some(ProcStat { zombie: false, start: 0 })
+loom::lazy_static! {
+    static ref DEAD: loom::sync::Mutex<Vec<u32>> = loom::sync::Mutex::new(Vec::new());
+}
+
+/// Declares a made-up process dead (loom models of a holder that dies).
+#[cfg(loom)]
+pub(crate) fn loom_kill(pid: u32) {
+    DEAD.lock().unwrap().push(pid);
+}
+
+#[cfg(loom)]
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    (!DEAD.lock().unwrap().contains(&pid)).then_some(ProcStat { zombie: false, start: 0 })
 }
 
 /// Whether process `pid`, started at `start` (0 = unknown), still runs.
 /// A zombie (exited, not yet reaped) counts as dead: it will never write.
 pub(crate) fn process_alive(pid: u32, start: u64) -> bool {
-    match proc_stat(pid) {
-        None => false,
-        Some(s) => !s.zombie && (start == 0 || s.start == start),
-    }
+    started(pid).is_some_and(|s| start == 0 || s == start)
+}
+
+/// The start time of running process `pid`; `None` if it is dead (or a
+/// zombie).
+pub(crate) fn started(pid: u32) -> Option<u64> {
+    proc_stat(pid).filter(|s| !s.zombie).map(|s| s.start)
 }
 
 #[cfg(all(test, not(loom)))]

@@ -138,9 +138,20 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 /// Wakes every process and thread sleeping on `word`.
 #[cfg(not(loom))]
 pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    futex_wake(word, i32::MAX as u32);
+}
+
+/// Wakes at most one process or thread sleeping on `word`.
+#[cfg(not(loom))]
+pub(crate) fn futex_wake_one(word: &AtomicU32) {
+    futex_wake(word, 1);
+}
+
+#[cfg(not(loom))]
+fn futex_wake(word: &AtomicU32, n: u32) {
     use rustix::thread::futex;
     // Cannot fail for a valid, aligned address in a shared mapping.
-    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+    let _ = futex::wake(word, futex::Flags::empty(), n);
 }
 
 #[cfg(loom)]
@@ -160,13 +171,20 @@ mod futex_model {
         static ref TABLE: Mutex<HashMap<usize, Arc<Condvar>>> = Mutex::new(HashMap::new());
     }
 
-    pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+    pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+        // loom cannot model time. A timed wait may time out at any moment, so
+        // here it times out at once: a caller that waits with a timeout must
+        // make progress by looking again (as a waiter checking a holder's
+        // liveness does), never by being woken.
+        if timeout.is_some() {
+            loom::thread::yield_now();
+            return;
+        }
         let mut table = TABLE.lock().unwrap();
         if word.load(Ordering::Relaxed) != expected {
             return; // EAGAIN
         }
         let cv = table.entry(word as *const AtomicU32 as usize).or_insert_with(|| Arc::new(Condvar::new())).clone();
-        // loom cannot model time: a timed wait is an untimed one here.
         table = cv.wait(table).unwrap();
         drop(table);
     }
@@ -177,10 +195,138 @@ mod futex_model {
             cv.notify_all();
         }
     }
+
+    pub(crate) fn futex_wake_one(word: &AtomicU32) {
+        let table = TABLE.lock().unwrap();
+        if let Some(cv) = table.get(&(word as *const AtomicU32 as usize)) {
+            cv.notify_one();
+        }
+    }
 }
 
 #[cfg(loom)]
-pub(crate) use futex_model::{futex_wait, futex_wake_all};
+pub(crate) use futex_model::{futex_wait, futex_wake_all, futex_wake_one};
+
+// ---------------------------------------------------------------------------
+// A native atomic of a Pod type
+// ---------------------------------------------------------------------------
+
+/// Whether `T` fits a native (lock-free) atomic, so that a shared value of
+/// `T` can live in one atomic word instead of behind a seqlock.
+///
+/// This asks the `atomic` crate's `Atomic::<T>::is_lock_free()`, and only a
+/// `true` answer is ever used: for other types that crate falls back to a
+/// spinlock in a process-local table, which would protect nothing between
+/// processes. (procring builds it without that fallback, so such a call
+/// could not even compile into a silent lock; it would panic.)
+pub(crate) const fn native_atomic<T>() -> bool {
+    #[cfg(not(loom))]
+    {
+        atomic::Atomic::<T>::is_lock_free()
+    }
+    #[cfg(loom)]
+    {
+        // The same rule as the crate's, for the model below.
+        let (size, align) = (core::mem::size_of::<T>(), core::mem::align_of::<T>());
+        matches!(size, 1 | 2 | 4 | 8) && align >= size
+    }
+}
+
+/// A `T` for which [`native_atomic`] holds, in the first bytes of an 8-byte
+/// aligned `AtomicU64` word.
+///
+/// Normally the `atomic` crate's `Atomic<T>` over the word's address; under
+/// loom, the word itself holding `T`'s bytes zero-extended (the same
+/// byte-wise comparison the crate's `compare_exchange` makes).
+#[derive(Clone, Copy)]
+pub(crate) struct Native<'a, T> {
+    #[cfg(not(loom))]
+    cell: &'a atomic::Atomic<T>,
+    #[cfg(loom)]
+    word: &'a AtomicU64,
+    #[cfg(loom)]
+    _t: core::marker::PhantomData<T>,
+}
+
+impl<'a, T: bytemuck::Pod> Native<'a, T> {
+    /// # Safety
+    /// `native_atomic::<T>()` holds, and every access to the word's first
+    /// `size_of::<T>()` bytes goes through a `Native<T>` (or is a load of
+    /// the whole word, after which the other bytes are ignored).
+    pub(crate) unsafe fn new(word: &'a AtomicU64) -> Self {
+        debug_assert!(native_atomic::<T>());
+        #[cfg(not(loom))]
+        {
+            // SAFETY: `Atomic<T>` is `repr(transparent)` over `T`; `T` is at
+            // most 8 bytes and the word is 8-byte aligned, so the cast is in
+            // bounds and aligned; the caller keeps every access atomic.
+            Self { cell: unsafe { &*(word as *const AtomicU64).cast::<atomic::Atomic<T>>() } }
+        }
+        #[cfg(loom)]
+        Self { word, _t: core::marker::PhantomData }
+    }
+
+    #[inline]
+    pub(crate) fn load(self, order: Ordering) -> T {
+        #[cfg(not(loom))]
+        return self.cell.load(order);
+        #[cfg(loom)]
+        from_word(self.word.load(order))
+    }
+
+    #[inline]
+    pub(crate) fn store(self, value: T, order: Ordering) {
+        #[cfg(not(loom))]
+        self.cell.store(value, order);
+        #[cfg(loom)]
+        self.word.store(to_word(value), order);
+    }
+
+    #[inline]
+    pub(crate) fn swap(self, value: T, order: Ordering) -> T {
+        #[cfg(not(loom))]
+        return self.cell.swap(value, order);
+        #[cfg(loom)]
+        from_word(self.word.swap(to_word(value), order))
+    }
+
+    #[inline]
+    pub(crate) fn compare_exchange_weak(
+        self,
+        current: T,
+        new: T,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<T, T> {
+        #[cfg(not(loom))]
+        return self.cell.compare_exchange_weak(current, new, success, failure);
+        #[cfg(loom)]
+        self.word
+            .compare_exchange_weak(to_word(current), to_word(new), success, failure)
+            .map(from_word)
+            .map_err(from_word)
+    }
+
+    #[inline]
+    pub(crate) fn compare_exchange(self, current: T, new: T, success: Ordering, failure: Ordering) -> Result<T, T> {
+        #[cfg(not(loom))]
+        return self.cell.compare_exchange(current, new, success, failure);
+        #[cfg(loom)]
+        self.word.compare_exchange(to_word(current), to_word(new), success, failure).map(from_word).map_err(from_word)
+    }
+}
+
+#[cfg(loom)]
+fn to_word<T: bytemuck::Pod>(value: T) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes[..core::mem::size_of::<T>()].copy_from_slice(bytemuck::bytes_of(&value));
+    u64::from_ne_bytes(bytes)
+}
+
+#[cfg(loom)]
+fn from_word<T: bytemuck::Pod>(word: u64) -> T {
+    bytemuck::pod_read_unaligned(&word.to_ne_bytes()[..core::mem::size_of::<T>()])
+}
 
 // ---------------------------------------------------------------------------
 // Store-load barriers for the eventcount's Dekker pattern

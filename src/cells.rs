@@ -1,0 +1,255 @@
+//! The shared core of [`Value`](crate::Value) and [`Array`](crate::Array):
+//! `len` elements of one `Pod` type behind a two-copy seqlock
+//! ([`crate::seqlock`]), whose writers hold a robust mutex
+//! ([`crate::mutex`]), in a named segment or on the heap.
+//!
+//! | offset (in the control block) | size | field                     |
+//! |------------------------------:|-----:|---------------------------|
+//! |                             0 |   16 | the mutex (`RobustMutex`) |
+//! |                            64 |    8 | the seqlock's `seq`       |
+//!
+//! The mutex and `seq` sit on separate cache lines: readers touch only
+//! `seq` and the data, so lockers' traffic does not slow them. The data
+//! region holds the two copies, each `len * size_of::<T>()` bytes rounded up
+//! to whole `u64` words, laid out as `[T; len]` is.
+//!
+//! A `Value<T>` whose `T` fits a native atomic keeps it in the first word
+//! of copy 0 instead, and uses only the mutex of all this.
+
+use std::ptr::NonNull;
+use std::time::Instant;
+
+use crate::memory::Memory;
+use crate::mutex::{RobustMutex, Taken};
+use crate::peer::Identity;
+use crate::seqlock::{self, SeqLock};
+use crate::sync::AtomicU64;
+use crate::wait::Wait;
+
+/// The control block, `#[repr(C)]`.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Control {
+    mutex: RobustMutex,
+    _pad: [u8; 48],
+    seq: SeqLock,
+    _pad2: [u8; 56],
+}
+
+pub(crate) const CONTROL_LEN: usize = 128;
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Control>() == CONTROL_LEN);
+
+/// `u64` words in one seqlock copy of `len` elements of `size` bytes.
+pub(crate) fn copy_words(len: usize, size: usize) -> Option<usize> {
+    Some(len.checked_mul(size)?.div_ceil(8))
+}
+
+impl Control {
+    fn new() -> Self {
+        Self { mutex: RobustMutex::new(), _pad: [0; 48], seq: SeqLock::new(), _pad2: [0; 56] }
+    }
+}
+
+/// How long a locker waits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Block {
+    /// Not at all.
+    No,
+    /// Until the lock is free, or the deadline (if any) passes.
+    Until(Option<Instant>),
+}
+
+/// The memory behind one `Value` or `Array`, shared by its handles in this
+/// process.
+#[derive(Debug)]
+pub(crate) struct Cells {
+    ctl: NonNull<Control>,
+    data: NonNull<AtomicU64>,
+    /// `u64` words in both copies together.
+    words: usize,
+    /// Whether writes go through the seqlock (false: one native atomic).
+    latch: bool,
+    me: Identity,
+    wait: Wait,
+    _memory: Memory,
+}
+
+// SAFETY: the pointers point into `_memory`, which `Cells` owns; every shared
+// word is atomic, and the protocols (mutex, seqlock) make concurrent use from
+// any number of threads sound.
+unsafe impl Send for Cells {}
+// SAFETY: as above.
+unsafe impl Sync for Cells {}
+
+impl Cells {
+    /// `len` elements of `size` bytes, in this process, holding `init`.
+    pub(crate) fn heap(len: usize, size: usize, latch: bool, init: &[u8]) -> Self {
+        let words = 2 * copy_words(len, size).expect("length checked by the caller");
+        #[cfg(not(loom))]
+        let cells = {
+            use crate::memory::HeapBlock;
+            let block = HeapBlock::new(CONTROL_LEN + words * 8, 128);
+            // SAFETY: a fresh, 128-aligned block of CONTROL_LEN + words * 8
+            // zeroed bytes; the control block is written before any use, and
+            // zeroed bytes are valid atomics.
+            let (ctl, data) = unsafe {
+                let ctl = block.ptr().cast::<Control>();
+                ctl.as_ptr().write(Control::new());
+                (ctl, NonNull::new_unchecked(block.ptr().as_ptr().add(CONTROL_LEN)).cast())
+            };
+            let wait = Wait { spin: crate::Options::DEFAULT_SPIN, slice: None };
+            Self { ctl, data, words, latch, me: Identity::this_process(), wait, _memory: Memory::Heap(block) }
+        };
+        #[cfg(loom)]
+        let cells = {
+            let parts = Box::new((Control::new(), (0..words.max(1)).map(|_| AtomicU64::new(0)).collect::<Vec<_>>()));
+            let ctl = NonNull::from(&parts.0);
+            let data = NonNull::from(&parts.1[0]);
+            // One made-up process; no spinning, and untimed sleeps, so that a
+            // lost wakeup is a deadlock loom reports.
+            let wait = Wait { spin: 0, slice: None };
+            Self { ctl, data, words, latch, me: Identity::fake(1), wait, _memory: Memory::Loom(parts) }
+        };
+        cells.init(init);
+        cells
+    }
+
+    /// Writes `init` into both copies: the object is not shared yet.
+    fn init(&self, init: &[u8]) {
+        let data = self.data();
+        let (a, b) = data.split_at(data.len() / 2);
+        seqlock::store_bytes(a, 0, init);
+        seqlock::store_bytes(b, 0, init);
+    }
+
+    fn control(&self) -> &Control {
+        // SAFETY: initialised before `Cells` was built, alive while `_memory` is.
+        unsafe { self.ctl.as_ref() }
+    }
+
+    /// Both copies.
+    fn data(&self) -> &[AtomicU64] {
+        // SAFETY: `words` atomics (zeroed or written, both valid) in `_memory`.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.words) }
+    }
+
+    /// The word a native atomic value lives in.
+    pub(crate) fn word0(&self) -> &AtomicU64 {
+        &self.data()[0]
+    }
+
+    /// Copies `out.len()` bytes from byte `start`, never torn.
+    pub(crate) fn read(&self, start: usize, out: &mut [u8]) {
+        self.control().seq.read(self.data(), |copy| seqlock::load_bytes(copy, start, out));
+    }
+
+    /// Copies `out.len()` bytes from byte `start`. The caller holds the
+    /// lock, so no write is under way and both copies are equal (a write
+    /// leaves them so, and so does the repair after a holder died): copy 0
+    /// is read directly, without the seqlock.
+    pub(crate) fn read_locked(&self, start: usize, out: &mut [u8]) {
+        let data = self.data();
+        seqlock::load_bytes(&data[..data.len() / 2], start, out);
+    }
+
+    /// Replaces the bytes from `start` with `src`. The caller holds the lock.
+    pub(crate) fn write_locked(&self, start: usize, src: &[u8]) {
+        self.control().seq.write(self.data(), |copy| seqlock::store_bytes(copy, start, src));
+    }
+
+    /// Takes the lock. `Some(died)` when taken, with the pid of a holder
+    /// found dead since the last report if `report` asks for it.
+    pub(crate) fn lock(&self, block: Block, report: bool) -> Option<Option<u32>> {
+        let mutex = &self.control().mutex;
+        let taken = match block {
+            Block::No => mutex.try_lock(self.me),
+            Block::Until(deadline) => mutex.lock(self.me, &self.wait, deadline),
+        }?;
+        if let Taken::Recovered(_) = taken {
+            if self.latch {
+                // The dead holder may have been half-way through a write.
+                self.control().seq.repair(self.data());
+            }
+        }
+        Some(if report { mutex.take_died() } else { None })
+    }
+
+    /// Releases the lock.
+    pub(crate) fn unlock(&self) {
+        self.control().mutex.unlock();
+    }
+}
+
+#[cfg(not(loom))]
+mod named {
+    use super::*;
+    use crate::error::{CreateError, OpenError};
+    use crate::layout::{Expected, Kind, TypeInfo};
+    use crate::region::Region;
+    use crate::Options;
+
+    fn expected(kind: Kind, elem: TypeInfo, len: u64) -> Expected {
+        Expected { kind, elem, capacity: len, ctl_len: CONTROL_LEN }
+    }
+
+    fn wait(opts: &Options) -> Wait {
+        Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }
+    }
+
+    impl Cells {
+        /// # Safety
+        /// The region holds a control block and `len` elements of `size`
+        /// bytes, as `expected` laid them out.
+        unsafe fn in_region(region: Region, len: u64, size: usize, latch: bool, wait: Wait) -> Self {
+            let words = 2 * copy_words(len as usize, size).expect("checked by the layout");
+            Self {
+                ctl: region.ctl().cast(),
+                data: region.data().cast(),
+                words,
+                latch,
+                me: Identity::this_process(),
+                wait,
+                _memory: Memory::Segment(region.segment),
+            }
+        }
+
+        pub(crate) fn create(
+            name: &str,
+            kind: Kind,
+            elem: TypeInfo,
+            latch: bool,
+            init: &[u8],
+            opts: &Options,
+        ) -> Result<Self, CreateError> {
+            let size = elem.size as usize;
+            let len = init.len() / size;
+            let region = Region::create(name, &expected(kind, elem, len as u64), opts, |ctl| {
+                // SAFETY: `ctl` is the fresh, aligned, unshared control block.
+                unsafe { ctl.cast::<Control>().write(Control::new()) }
+            })?;
+            let publisher = region.publisher();
+            // SAFETY: just created with this layout.
+            let cells = unsafe { Self::in_region(region, len as u64, size, latch, wait(opts)) };
+            cells.init(init);
+            publisher.publish();
+            Ok(cells)
+        }
+
+        /// Opens one; returns it and its length in elements.
+        pub(crate) fn open(
+            name: &str,
+            kind: Kind,
+            elem: TypeInfo,
+            latch: bool,
+            opts: &Options,
+        ) -> Result<(Self, usize), OpenError> {
+            let region = Region::open(name, &expected(kind, elem, 0), opts)?;
+            let len = region.capacity;
+            // SAFETY: `open` validated the header (kind, element type, length
+            // and offsets) against this layout and the file's size.
+            let cells = unsafe { Self::in_region(region, len, elem.size as usize, latch, wait(opts)) };
+            Ok((cells, len as usize))
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! A mutex between processes on a futex word, which survives its holder's
+//! death: the lock behind `Value::lock()` and `Array::lock()`, and the writer
+//! lock of their seqlock.
+//!
+//! # Protocol
+//!
+//! One 32-bit futex word, `state`: 0 when free, otherwise the holder's
+//! process id, with bit 31 (`CONTENDED`) set when someone may be asleep
+//! waiting. This is the three-state mutex of Drepper's "Futexes Are Tricky"
+//! (0 / locked / locked-with-waiters), with the holder's pid in place of the
+//! "locked" value, so that the word itself says who holds it: a holder that
+//! dies between taking the lock and anything else is still named.
+//!
+//! ```text
+//!  lock                                      unlock
+//!  L1 CAS state 0 → me (Acquire); done       U1 old = swap(state, 0) (Release)
+//!  L2 spin a while, retrying L1              U2 if old & CONTENDED: futex_wake(1)
+//!  L3 s = state; if 0: CAS 0 → me|C; done
+//!  L4 CAS s → s|C (announce a sleeper)
+//!  L5 futex_wait(state, s|C, slice)
+//!  L6 still s|C and holder s is dead: CAS s|C → me|C; done, recovered
+//! ```
+//!
+//! **Invariant (exclusion):** `state` names at most one holder, and only a
+//! CAS from 0 (L1, L3), or from a dead holder's exact word (L6), takes it.
+//! **No lost wakeup:** a waiter sleeps (L5) only while the word still holds
+//! `s|C`, which the kernel checks atomically with queueing it; the unlock
+//! that follows must swap that `C` out (U1) and so wakes one sleeper (U2).
+//! A woken waiter that takes the lock does so with `C` set (L3), because
+//! others may still sleep, so the chain of wakes continues.
+//! **Death:** a sleeper never sleeps longer than one slice (50 ms) at a time;
+//! each time it wakes to find the same holder, it asks whether that process
+//! still runs. So a dead holder is taken over within about one slice.
+//!
+//! The holder also records `owner = start << 22 | pid` (its start time
+//! since boot, see [`crate::peer`]) right after taking the lock, so that a
+//! reused process id is not mistaken for the holder. In the instant between
+//! the CAS and that record, only the pid is known, and a waiter takes the
+//! pid alone as proof of life.
+//!
+//! Process ids are compared as the kernel numbers them in the caller's pid
+//! namespace: processes sharing a segment must share a pid namespace
+//! (`docs/design.md`).
+//!
+//! `died` holds the pid of a holder that was found dead, until a
+//! [`lock`](RobustMutex::lock) caller that wants to hear about it takes it:
+//! a plain write that took the lock over leaves the news for the next user
+//! of `Value::lock()`. It is only touched by the holder.
+
+use std::time::Instant;
+
+use crate::peer::{self, Identity};
+use crate::sync::{futex_wait, futex_wake_one, spin_hint, AtomicU32, AtomicU64, Ordering};
+use crate::wait::Wait;
+
+/// Someone may be asleep on the word.
+const CONTENDED: u32 = 1 << 31;
+/// The pid part of `state`, and of `owner`. Linux pids are below 2^22
+/// (`PID_MAX_LIMIT`).
+const PID_BITS: u32 = 22;
+const PID_MASK: u32 = (1 << PID_BITS) - 1;
+
+/// The lock's shared words, `#[repr(C)]`, 16 bytes, zero = free.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct RobustMutex {
+    /// 0, or the holder's pid, `| CONTENDED`.
+    state: AtomicU32,
+    /// The pid of a holder found dead, not yet reported; 0 if none.
+    died: AtomicU32,
+    /// `start << 22 | pid` of the holder (or of a past holder).
+    owner: AtomicU64,
+}
+
+/// How the lock was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// From a holder that unlocked it (or it was free).
+    Clean,
+    /// From a holder that died holding it (its pid): what it protected may
+    /// be half-changed.
+    Recovered(u32),
+}
+
+impl RobustMutex {
+    pub(crate) fn new() -> Self {
+        Self { state: AtomicU32::new(0), died: AtomicU32::new(0), owner: AtomicU64::new(0) }
+    }
+
+    /// Takes the lock for `me` (whose pid must be non-zero), waiting as
+    /// `wait` says, until `deadline` (`None` if it passes first).
+    pub(crate) fn lock(&self, me: Identity, wait: &Wait, deadline: Option<Instant>) -> Option<Taken> {
+        debug_assert!(me.pid != 0 && me.pid <= PID_MASK);
+        if self.try_take(0, me.pid) {
+            return Some(self.taken(me, Taken::Clean));
+        }
+        let mut spins: u32 = 0;
+        loop {
+            let s = self.state.load(Ordering::Relaxed);
+            if s == 0 {
+                // L3. Others may be asleep: take it marked, so our unlock
+                // wakes the next one.
+                if self.try_take(0, me.pid | CONTENDED) {
+                    return Some(self.taken(me, Taken::Clean));
+                }
+                continue;
+            }
+            if spins < wait.spin {
+                // L2. A short critical section ends soon: spinning beats two
+                // system calls. Busy-poll never sleeps, so it checks the
+                // clock and the holder's life as it spins.
+                spins += 1;
+                if spins % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                    return None;
+                }
+                if wait.spin == u32::MAX && spins % (1 << 14) == 0 {
+                    spins = 0;
+                    if let Some(t) = self.take_over_if_dead(s | CONTENDED, me) {
+                        return Some(t);
+                    }
+                    if s & CONTENDED == 0 {
+                        let _ = self.state.compare_exchange(s, s | CONTENDED, Ordering::Relaxed, Ordering::Relaxed);
+                    }
+                }
+                spin_hint();
+                continue;
+            }
+            // L4. Relaxed: the kernel's compare in futex_wait, not memory
+            // ordering, is what makes the sleep safe.
+            if s & CONTENDED == 0
+                && self.state.compare_exchange(s, s | CONTENDED, Ordering::Relaxed, Ordering::Relaxed).is_err()
+            {
+                continue;
+            }
+            let mut timeout = wait.slice;
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
+            futex_wait(&self.state, s | CONTENDED, timeout); // L5
+            if let Some(t) = self.take_over_if_dead(s | CONTENDED, me) {
+                return Some(t); // L6
+            }
+        }
+    }
+
+    /// Takes the lock if it is free, or held by a dead process.
+    pub(crate) fn try_lock(&self, me: Identity) -> Option<Taken> {
+        if self.try_take(0, me.pid) {
+            return Some(self.taken(me, Taken::Clean));
+        }
+        let s = self.state.load(Ordering::Relaxed);
+        if s == 0 {
+            return self.try_take(0, me.pid).then(|| self.taken(me, Taken::Clean));
+        }
+        self.take_over_if_dead(s, me)
+    }
+
+    /// Releases the lock. The caller holds it.
+    pub(crate) fn unlock(&self) {
+        // U1. Release: everything written under the lock happens before the
+        // next holder's Acquire CAS.
+        let old = self.state.swap(0, Ordering::Release);
+        #[cfg(not(procring_bug = "mutex_unlock_no_wake"))]
+        if old & CONTENDED != 0 {
+            futex_wake_one(&self.state); // U2
+        }
+        #[cfg(procring_bug = "mutex_unlock_no_wake")]
+        let _ = old;
+    }
+
+    /// The pid of a holder found dead since the last call, if any. The
+    /// caller holds the lock.
+    pub(crate) fn take_died(&self) -> Option<u32> {
+        // Relaxed: only the holder touches `died`; the lock orders holders.
+        match self.died.swap(0, Ordering::Relaxed) {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+
+    /// The pid of the current holder, if any (for diagnostics).
+    #[allow(dead_code)] // read by `procring inspect` once it lands
+    pub(crate) fn holder(&self) -> Option<u32> {
+        match self.state.load(Ordering::Relaxed) & !CONTENDED {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+
+    fn try_take(&self, from: u32, to: u32) -> bool {
+        // Acquire: pairs with the previous holder's Release in `unlock`; its
+        // writes under the lock happen before ours.
+        self.state.compare_exchange(from, to, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+
+    fn taken(&self, me: Identity, how: Taken) -> Taken {
+        let start = me.start & ((1 << (64 - PID_BITS)) - 1);
+        self.owner.store(start << PID_BITS | u64::from(me.pid), Ordering::Relaxed);
+        if let Taken::Recovered(pid) = how {
+            self.died.store(pid, Ordering::Relaxed);
+        }
+        how
+    }
+
+    /// L6: if the word still reads `seen` and its holder is dead, takes the
+    /// lock over from it.
+    fn take_over_if_dead(&self, seen: u32, me: Identity) -> Option<Taken> {
+        if self.state.load(Ordering::Relaxed) != seen {
+            return None;
+        }
+        let pid = seen & PID_MASK;
+        if pid == me.pid || self.holder_alive(pid) {
+            return None;
+        }
+        // Keep CONTENDED: others may sleep on the dead holder too.
+        self.try_take(seen, me.pid | (seen & CONTENDED)).then(|| self.taken(me, Taken::Recovered(pid)))
+    }
+
+    fn holder_alive(&self, pid: u32) -> bool {
+        let owner = self.owner.load(Ordering::Relaxed);
+        let Some(start) = peer::started(pid) else { return false };
+        // The record is this holder's (not a past one's): its start time
+        // must match, or the pid has been reused by another process.
+        if owner & u64::from(PID_MASK) == u64::from(pid) {
+            let recorded = owner >> PID_BITS;
+            recorded == 0 || recorded == start & ((1 << (64 - PID_BITS)) - 1)
+        } else {
+            true
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn wait() -> Wait {
+        Wait { spin: 100, slice: Some(std::time::Duration::from_millis(5)) }
+    }
+
+    #[test]
+    fn threads_of_one_process_exclude_each_other() {
+        let m = Arc::new(RobustMutex::new());
+        let count = Arc::new(crate::sync::AtomicU64::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (m, count) = (m.clone(), count.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        assert_eq!(m.lock(Identity::this_process(), &wait(), None), Some(Taken::Clean));
+                        // A non-atomic increment, made atomic by the lock.
+                        let v = count.load(Ordering::Relaxed);
+                        count.store(v + 1, Ordering::Relaxed);
+                        m.unlock();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(count.load(Ordering::Relaxed), 80_000);
+    }
+
+    #[test]
+    fn a_dead_holder_is_taken_over_and_reported_once() {
+        let m = RobustMutex::new();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = Identity { pid: child.id(), start: 0 };
+        child.wait().unwrap();
+        assert_eq!(m.lock(dead, &wait(), None), Some(Taken::Clean));
+        let me = Identity::this_process();
+        assert_eq!(m.lock(me, &wait(), None), Some(Taken::Recovered(dead.pid)));
+        assert_eq!(m.take_died(), Some(dead.pid));
+        assert_eq!(m.take_died(), None);
+        m.unlock();
+        assert_eq!(m.try_lock(me), Some(Taken::Clean));
+    }
+
+    #[test]
+    fn a_live_holder_blocks_try_and_timed_locks() {
+        let m = RobustMutex::new();
+        let me = Identity::this_process();
+        m.lock(me, &wait(), None).unwrap();
+        assert_eq!(m.try_lock(me), None);
+        let deadline = Instant::now() + std::time::Duration::from_millis(20);
+        assert_eq!(m.lock(me, &wait(), Some(deadline)), None);
+        assert!(Instant::now() >= deadline);
+        m.unlock();
+    }
+}
