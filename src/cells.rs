@@ -72,7 +72,44 @@ pub(crate) struct Cells {
     latch: bool,
     me: Identity,
     wait: Wait,
+    holder: LocalHolder,
     _memory: Memory,
+}
+
+/// Which thread of this process holds the lock, if one does: a thread that
+/// locks again (say, `store` while holding the guard) would wait for itself
+/// for ever, so that is a panic instead, as `std::sync::Mutex` allows.
+/// Process-local; not modelled under loom (a model never re-locks).
+#[derive(Debug, Default)]
+struct LocalHolder {
+    #[cfg(not(loom))]
+    thread: AtomicU64,
+}
+
+impl LocalHolder {
+    #[cfg(not(loom))]
+    fn tag() -> u64 {
+        use crate::sync::Ordering;
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        thread_local!(static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+        TAG.with(|t| *t)
+    }
+
+    /// Whether the calling thread holds the lock.
+    fn is_me(&self) -> bool {
+        // Relaxed: only this thread ever stores its own tag.
+        #[cfg(not(loom))]
+        return self.thread.load(crate::sync::Ordering::Relaxed) == Self::tag();
+        #[cfg(loom)]
+        false
+    }
+
+    fn set(&self, held: bool) {
+        #[cfg(not(loom))]
+        self.thread.store(if held { Self::tag() } else { 0 }, crate::sync::Ordering::Relaxed);
+        #[cfg(loom)]
+        let _ = held;
+    }
 }
 
 // SAFETY: the pointers point into `_memory`, which `Cells` owns; every shared
@@ -99,7 +136,16 @@ impl Cells {
                 (ctl, NonNull::new_unchecked(block.ptr().as_ptr().add(CONTROL_LEN)).cast())
             };
             let wait = Wait { spin: crate::Options::DEFAULT_SPIN, slice: None };
-            Self { ctl, data, words, latch, me: Identity::this_process(), wait, _memory: Memory::Heap(block) }
+            Self {
+                ctl,
+                data,
+                words,
+                latch,
+                me: Identity::this_process(),
+                wait,
+                holder: LocalHolder::default(),
+                _memory: Memory::Heap(block),
+            }
         };
         #[cfg(loom)]
         let cells = {
@@ -109,7 +155,16 @@ impl Cells {
             // One made-up process; no spinning, and untimed sleeps, so that a
             // lost wakeup is a deadlock loom reports.
             let wait = Wait { spin: 0, slice: None };
-            Self { ctl, data, words, latch, me: Identity::fake(1), wait, _memory: Memory::Loom(parts) }
+            Self {
+                ctl,
+                data,
+                words,
+                latch,
+                me: Identity::fake(1),
+                wait,
+                holder: LocalHolder::default(),
+                _memory: Memory::Loom(parts),
+            }
         };
         cells.init(init);
         cells
@@ -161,6 +216,15 @@ impl Cells {
     /// Takes the lock. `Some(died)` when taken, with the pid of a holder
     /// found dead since the last report if `report` asks for it.
     pub(crate) fn lock(&self, block: Block, report: bool) -> Option<Option<u32>> {
+        if self.holder.is_me() {
+            match block {
+                Block::Until(None) => panic!(
+                    "this thread already holds this lock: procring's locks are not reentrant \
+                     (change the value through the guard instead of calling store/update/lock)"
+                ),
+                _ => return None,
+            }
+        }
         let mutex = &self.control().mutex;
         let taken = match block {
             Block::No => mutex.try_lock(self.me),
@@ -172,11 +236,13 @@ impl Cells {
                 self.control().seq.repair(self.data());
             }
         }
+        self.holder.set(true);
         Some(if report { mutex.take_died() } else { None })
     }
 
     /// Releases the lock.
     pub(crate) fn unlock(&self) {
+        self.holder.set(false);
         self.control().mutex.unlock();
     }
 }
@@ -210,6 +276,7 @@ mod named {
                 latch,
                 me: Identity::this_process(),
                 wait,
+                holder: LocalHolder::default(),
                 _memory: Memory::Segment(region.segment),
             }
         }

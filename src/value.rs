@@ -357,6 +357,20 @@ mod tests {
     }
 
     #[test]
+    fn relocking_from_the_holding_thread_is_refused_not_a_hang() {
+        let v = Value::new(Big([0; 5]));
+        let g = v.lock().unwrap();
+        assert!(matches!(v.try_lock(), Err(TryLockError::WouldBlock)));
+        assert!(matches!(v.lock_timeout(Duration::from_secs(60)), Err(TryLockError::WouldBlock)));
+        let v2 = v.clone();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| v2.store(Big([1; 5]))));
+        assert!(r.is_err(), "store while holding the guard panics");
+        drop(g);
+        v.store(Big([2; 5]));
+        assert_eq!(v.load(), Big([2; 5]));
+    }
+
+    #[test]
     fn threads_increment_exactly_through_update_and_lock() {
         fn hammer<T: Pod + Send>(v: Value<T>, inc: fn(T) -> T) {
             let threads: Vec<_> = (0..4)
