@@ -252,11 +252,12 @@ mod named {
     use super::*;
     use crate::error::{CreateError, OpenError};
     use crate::layout::{Expected, Kind, TypeInfo};
+    use crate::peer::role;
     use crate::region::Region;
     use crate::Options;
 
     fn expected(kind: Kind, elem: TypeInfo, len: u64) -> Expected {
-        Expected { kind, elem, capacity: len, ctl_len: CONTROL_LEN }
+        Expected { kind, elem, capacity: len, ctl_len: CONTROL_LEN, rows: 0 }
     }
 
     fn wait(opts: &Options) -> Wait {
@@ -277,7 +278,7 @@ mod named {
                 me: Identity::this_process(),
                 wait,
                 holder: LocalHolder::default(),
-                _memory: Memory::Segment(region.segment),
+                _memory: region.into_memory(),
             }
         }
 
@@ -291,7 +292,7 @@ mod named {
         ) -> Result<Self, CreateError> {
             let size = elem.size as usize;
             let len = init.len() / size;
-            let region = Region::create(name, &expected(kind, elem, len as u64), opts, |ctl| {
+            let region = Region::create(name, &expected(kind, elem, len as u64), opts, role::STATE, |ctl| {
                 // SAFETY: `ctl` is the fresh, aligned, unshared control block.
                 unsafe { ctl.cast::<Control>().write(Control::new()) }
             })?;
@@ -311,7 +312,7 @@ mod named {
             latch: bool,
             opts: &Options,
         ) -> Result<(Self, usize), OpenError> {
-            let region = Region::open(name, &expected(kind, elem, 0), opts)?;
+            let region = Region::open(name, &expected(kind, elem, 0), opts, role::STATE)?;
             let len = region.capacity;
             // SAFETY: `open` validated the header (kind, element type, length
             // and offsets) against this layout and the file's size.

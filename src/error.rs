@@ -136,6 +136,24 @@ pub enum OpenError {
         /// The missing feature.
         what: &'static str,
     },
+    /// Every process attached to the segment died without detaching
+    /// (`Options::open_stale` opens it anyway; `procring rm` removes it).
+    #[error("segment {name:?} is stale: every process attached to it ({dead:?}) has died")]
+    Stale {
+        /// The segment's name.
+        name: String,
+        /// The dead processes still recorded as attached.
+        dead: Vec<u32>,
+    },
+    /// The segment's attachment table is full of live processes
+    /// (`Options::peers` sets its size at creation).
+    #[error("segment {name:?} already has {rows} processes attached, as many as it was created for")]
+    TooManyPeers {
+        /// The segment's name.
+        name: String,
+        /// The table's size.
+        rows: u32,
+    },
     /// Any other system error, with the call that failed.
     #[error("cannot open segment {name:?}: {op}: {source}")]
     Io {

@@ -22,8 +22,11 @@
 //! |     56 |    8 | `ctl_offset`  | offset of the kind's control block (128)        |
 //! |     64 |    8 | `data_offset` | offset of the slot region                       |
 //! |     72 |    4 | `creator_pid` | process that created it (for `procring ls`)     |
-//! |     76 |    4 | reserved      | 0                                               |
+//! |     76 |    4 | `peer_rows`   | rows in the attachment table ([`crate::peer`])  |
 //! |     80 |   48 | `type_name`   | element type's name, truncated, NUL-padded      |
+//!
+//! The attachment table follows at offset 128 (`peer_rows` rows of 64
+//! bytes), then the kind's control block, then the data region.
 
 use std::mem::{align_of, size_of};
 use std::ptr::{addr_of, addr_of_mut};
@@ -35,7 +38,7 @@ use crate::sync::{AtomicU32, Barrier, Ordering};
 /// `b"PROCRING"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PROCRING");
 /// The layout version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Size of the header; the control block starts here.
 pub(crate) const HEADER_LEN: usize = 128;
 
@@ -109,7 +112,7 @@ pub(crate) struct Header {
     ctl_offset: u64,
     data_offset: u64,
     creator_pid: u32,
-    reserved: u32,
+    peer_rows: u32,
     type_name: [u8; 48],
 }
 
@@ -169,6 +172,9 @@ pub(crate) struct Expected {
     pub(crate) elem: TypeInfo,
     pub(crate) capacity: u64,
     pub(crate) ctl_len: usize,
+    /// Rows in the attachment table (the creator's choice; an opener takes
+    /// the header's).
+    pub(crate) rows: u32,
 }
 
 /// Bytes of the data region for `capacity` elements of `size` and `align`
@@ -192,6 +198,8 @@ pub(crate) fn data_len(kind: Kind, size: u32, align: u32, capacity: u64) -> Opti
 /// Where the parts of a segment are, derived from [`Expected`] alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Offsets {
+    /// The attachment table.
+    pub(crate) peers: usize,
     pub(crate) ctl: usize,
     pub(crate) data: usize,
     pub(crate) total: usize,
@@ -205,13 +213,17 @@ pub(crate) const REGION_ALIGN: usize = 128;
 impl Expected {
     /// The segment's offsets, or `None` if they overflow.
     pub(crate) fn offsets(&self) -> Option<Offsets> {
-        let ctl = HEADER_LEN;
+        let peers = HEADER_LEN;
+        if self.rows == 0 || self.rows > crate::peer::MAX_ROWS {
+            return None;
+        }
+        let ctl = peers + self.rows as usize * crate::peer::ROW_LEN;
         let align = REGION_ALIGN.max(self.elem.align as usize);
         let data = (ctl.checked_add(self.ctl_len)?).checked_next_multiple_of(align)?;
         let slots = data_len(self.kind, self.elem.size, self.elem.align, self.capacity)?;
         let total = data.checked_add(slots)?;
         // A mapping must fit in isize (and in a file offset).
-        (total <= isize::MAX as usize).then_some(Offsets { ctl, data, total })
+        (total <= isize::MAX as usize).then_some(Offsets { peers, ctl, data, total })
     }
 }
 
@@ -240,6 +252,7 @@ pub(crate) unsafe fn write(hdr: *mut Header, e: &Expected, off: &Offsets, barrie
         addr_of_mut!((*hdr).ctl_offset).write(off.ctl as u64);
         addr_of_mut!((*hdr).data_offset).write(off.data as u64);
         addr_of_mut!((*hdr).creator_pid).write(std::process::id());
+        addr_of_mut!((*hdr).peer_rows).write(e.rows);
         addr_of_mut!((*hdr).type_name).write(name);
     }
 }
@@ -273,8 +286,8 @@ pub(crate) struct Snapshot {
     pub(crate) total_len: u64,
     pub(crate) ctl_offset: u64,
     pub(crate) data_offset: u64,
-    #[allow(dead_code)] // read by `procring ls` once it lands
     pub(crate) creator_pid: u32,
+    pub(crate) peer_rows: u32,
     pub(crate) type_name: [u8; 48],
 }
 
@@ -301,6 +314,7 @@ impl Snapshot {
                 ctl_offset: addr_of!((*hdr).ctl_offset).read_volatile(),
                 data_offset: addr_of!((*hdr).data_offset).read_volatile(),
                 creator_pid: addr_of!((*hdr).creator_pid).read_volatile(),
+                peer_rows: addr_of!((*hdr).peer_rows).read_volatile(),
                 type_name: addr_of!((*hdr).type_name).read_volatile(),
             }
         }
@@ -313,7 +327,6 @@ impl Snapshot {
     }
 
     /// The kind, if it is one this build knows.
-    #[allow(dead_code)] // read by `procring ls` once it lands
     pub(crate) fn kind(&self) -> Option<Kind> {
         Kind::from_u32(self.kind)
     }
@@ -353,7 +366,19 @@ impl Snapshot {
             1 => Barrier::Asymmetric,
             b => return Err(corrupt(format!("unknown barrier mode {b}"))),
         };
-        let e = Expected { capacity: self.capacity, elem: TypeInfo { size: self.elem_size, ..e.elem }, ..*e };
+        if self.peer_rows == 0 || self.peer_rows > crate::peer::MAX_ROWS {
+            return Err(corrupt(format!(
+                "{} attachment rows (1 to {} allowed)",
+                self.peer_rows,
+                crate::peer::MAX_ROWS
+            )));
+        }
+        let e = Expected {
+            capacity: self.capacity,
+            elem: TypeInfo { size: self.elem_size, ..e.elem },
+            rows: self.peer_rows,
+            ..*e
+        };
         let Some(off) = e.offsets() else {
             return Err(corrupt(format!("capacity {} overflows the address space", self.capacity)));
         };
@@ -404,9 +429,9 @@ mod tests {
 
     #[test]
     fn offsets_align_the_data_and_refuse_overflow() {
-        let e = Expected { kind: Kind::Spsc, elem: TypeInfo::of::<u64>(), capacity: 1024, ctl_len: 640 };
+        let e = Expected { kind: Kind::Spsc, elem: TypeInfo::of::<u64>(), capacity: 1024, ctl_len: 640, rows: 2 };
         let off = e.offsets().unwrap();
-        assert_eq!(off.ctl, HEADER_LEN);
+        assert_eq!((off.peers, off.ctl), (HEADER_LEN, HEADER_LEN + 128));
         assert_eq!(off.data % REGION_ALIGN, 0);
         assert!(off.data >= off.ctl + 640);
         assert_eq!(off.total, off.data + 1024 * 8);

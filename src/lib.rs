@@ -35,6 +35,8 @@ mod array;
 mod cells;
 pub mod error;
 #[cfg(not(loom))]
+mod inspect;
+#[cfg(not(loom))]
 mod layout;
 mod memory;
 mod mutex;
@@ -54,6 +56,9 @@ mod value;
 mod wait;
 
 pub use array::{Array, ArrayGuard};
+#[cfg(not(loom))]
+pub use inspect::{inspect, list, remove, RemoveError, SegmentInfo};
+pub use peer::PeerInfo;
 pub use value::{Value, ValueGuard};
 
 pub use error::{
@@ -146,6 +151,9 @@ pub struct Options {
     pub(crate) keep: bool,
     pub(crate) spin: u32,
     pub(crate) open_timeout: Duration,
+    pub(crate) peers: u32,
+    pub(crate) open_stale: bool,
+    pub(crate) reclaim_stale: bool,
 }
 
 impl Default for Options {
@@ -162,7 +170,15 @@ impl Options {
     /// spin before sleeping, and `open` waits up to one second for a creator
     /// that is still initialising the segment.
     pub fn new() -> Self {
-        Self { mode: 0o600, keep: false, spin: ring::spsc::DEFAULT_SPIN, open_timeout: Duration::from_secs(1) }
+        Self {
+            mode: 0o600,
+            keep: false,
+            spin: ring::spsc::DEFAULT_SPIN,
+            open_timeout: Duration::from_secs(1),
+            peers: peer::DEFAULT_ROWS,
+            open_stale: false,
+            reclaim_stale: false,
+        }
     }
 
     /// Permission bits for a new segment (default `0o600`: this user only).
@@ -195,6 +211,31 @@ impl Options {
     /// How long `open` waits for a segment's creator to finish initialising it.
     pub fn open_timeout(mut self, timeout: Duration) -> Self {
         self.open_timeout = timeout;
+        self
+    }
+
+    /// How many processes may be attached to a new segment at once (its
+    /// attachment table's rows; default 64, at most 4096). Each process's
+    /// handles on one object take one row.
+    pub fn peers(mut self, rows: u32) -> Self {
+        self.peers = rows.clamp(1, peer::MAX_ROWS);
+        self
+    }
+
+    /// Open a segment even if it is stale: every process attached to it
+    /// died without detaching (default: [`OpenError::Stale`]). For draining
+    /// what such processes left behind.
+    pub fn open_stale(mut self, yes: bool) -> Self {
+        self.open_stale = yes;
+        self
+    }
+
+    /// When creating a name that exists, remove the segment there and create
+    /// anew if it is stale: every process attached to it died, or its
+    /// creator died before it became ready (default: off, and the name
+    /// existing is [`CreateError::AlreadyExists`]).
+    pub fn reclaim_stale(mut self, yes: bool) -> Self {
+        self.reclaim_stale = yes;
         self
     }
 }

@@ -12,11 +12,20 @@ use crate::sync::Barrier;
 #[derive(Debug)]
 pub(crate) enum Memory {
     #[cfg(not(loom))]
-    Segment(#[allow(dead_code)] crate::segment::Segment),
+    Segment(#[allow(dead_code)] Mapped),
     #[cfg(not(loom))]
     Heap(#[allow(dead_code)] HeapBlock),
     #[cfg(loom)]
     Loom(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>),
+}
+
+/// A mapped segment and this process's row in it. Fields drop in order:
+/// the row is freed while the mapping is still there.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct Mapped {
+    pub(crate) _attached: crate::peer::Attached,
+    pub(crate) _segment: crate::segment::Segment,
 }
 
 /// A zeroed, aligned heap allocation, for objects within one process.

@@ -212,6 +212,210 @@ pub(crate) fn started(pid: u32) -> Option<u64> {
     proc_stat(pid).filter(|s| !s.zombie).map(|s| s.start)
 }
 
+// ---------------------------------------------------------------------------
+// The attachment table
+// ---------------------------------------------------------------------------
+
+/// What an attachment does with the object (bits of a row's `role`).
+pub(crate) mod role {
+    /// Sends (a producer, a pipe's sending side).
+    pub(crate) const SEND: u32 = 1;
+    /// Receives (a consumer, a pipe's receiving side).
+    pub(crate) const RECV: u32 = 2;
+    /// Reads and writes shared state (a `Value` or an `Array`).
+    pub(crate) const STATE: u32 = 4;
+
+    /// The role's name, for `procring ls`.
+    pub(crate) fn name(role: u32) -> &'static str {
+        match role {
+            SEND => "sender",
+            RECV => "receiver",
+            r if r == SEND | RECV => "sender+receiver",
+            STATE => "user",
+            _ => "?",
+        }
+    }
+}
+
+/// Claim words per row: positions a queue handle has claimed and not yet
+/// finished with (see `ring::mpmc`).
+pub(crate) const CLAIMS: usize = 6;
+/// Bytes per row: one cache line.
+pub(crate) const ROW_LEN: usize = 64;
+/// Rows a segment gets unless `Options::peers` says otherwise.
+pub(crate) const DEFAULT_ROWS: u32 = 64;
+/// The most rows a segment may have.
+pub(crate) const MAX_ROWS: u32 = 4096;
+
+/// One attachment: a process's handles on one object. `#[repr(C)]`, one
+/// cache line, all zero when free.
+///
+/// **Protocol.** `pid` is the row's lock and its owner at once: a process
+/// takes a free row with a CAS `0 → pid` (so a process that dies right after
+/// is still named), then records its start time and role. It frees the row
+/// with a Release store of 0, after clearing `start` and with no claims
+/// left. A row whose process is dead and has no claims may be freed by
+/// anyone (CAS `pid → 0`); one with claims is left to the object's recovery,
+/// which resolves the claims first. A reader takes `start == 0` as "not yet
+/// recorded" and then trusts the pid alone.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct Row {
+    pid: AtomicU32,
+    role: AtomicU32,
+    start: AtomicU64,
+    /// 0, or a claimed position + 1 (see `ring::mpmc`).
+    pub(crate) claims: [AtomicU64; CLAIMS],
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Row>() == ROW_LEN);
+
+/// A row as `procring ls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The attached process.
+    pub pid: u32,
+    /// What it does: `sender`, `receiver`, `sender+receiver` or `user`.
+    pub role: &'static str,
+    /// Whether that process still runs.
+    pub alive: bool,
+    /// Queue positions it has claimed and not finished with.
+    pub claims: Vec<u64>,
+}
+
+impl Row {
+    /// The attached process, if any.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        // Acquire: pairs with the Release in `attach`/`free`.
+        match self.pid.load(Ordering::Acquire) {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+
+    /// Whether the attached process (if any) still runs.
+    pub(crate) fn alive(&self) -> bool {
+        let Some(pid) = self.pid() else { return false };
+        let start = self.start.load(Ordering::Relaxed);
+        process_alive(pid, start)
+    }
+
+    fn busy(&self) -> bool {
+        self.claims.iter().any(|c| c.load(Ordering::Acquire) != 0)
+    }
+
+    /// Frees the row of a dead process that has no claims left.
+    pub(crate) fn free_if_dead(&self) {
+        let Some(pid) = self.pid() else { return };
+        if !self.busy() && !self.alive() {
+            self.start.store(0, Ordering::Relaxed);
+            // Relaxed: a dead process publishes nothing through its row.
+            let _ = self.pid.compare_exchange(pid, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn info(&self) -> Option<PeerInfo> {
+        let pid = self.pid()?;
+        let claims = self.claims.iter().map(|c| c.load(Ordering::Relaxed)).filter(|&c| c != 0).map(|c| c - 1);
+        Some(PeerInfo {
+            pid,
+            role: role::name(self.role.load(Ordering::Relaxed)),
+            alive: self.alive(),
+            claims: claims.collect(),
+        })
+    }
+}
+
+/// The rows of one segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Table {
+    rows: std::ptr::NonNull<Row>,
+    len: usize,
+}
+
+// SAFETY: the rows are atomics in shared memory; the table is a view.
+unsafe impl Send for Table {}
+// SAFETY: as above.
+unsafe impl Sync for Table {}
+
+/// Every row was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TableFull;
+
+impl Table {
+    /// # Safety
+    /// `rows` points to `len` initialised rows that outlive every use of the
+    /// table (and of the `Attached` handles it gives out).
+    pub(crate) unsafe fn new(rows: std::ptr::NonNull<Row>, len: usize) -> Self {
+        Self { rows, len }
+    }
+
+    pub(crate) fn rows(&self) -> &[Row] {
+        // SAFETY: `new`'s contract.
+        unsafe { std::slice::from_raw_parts(self.rows.as_ptr(), self.len) }
+    }
+
+    /// Takes a free row (freeing dead processes' rows first if need be).
+    pub(crate) fn attach(&self, me: Identity, role: u32) -> Result<Attached, TableFull> {
+        debug_assert!(me.pid != 0);
+        for pass in 0..2 {
+            for row in self.rows() {
+                if pass == 1 {
+                    row.free_if_dead();
+                }
+                // Acquire: the previous holder's last stores (its freeing
+                // of claims) happen before our use of the row.
+                if row.pid.compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                    row.start.store(me.start, Ordering::Relaxed);
+                    row.role.store(role, Ordering::Relaxed);
+                    return Ok(Attached { row: std::ptr::NonNull::from(row) });
+                }
+            }
+        }
+        Err(TableFull)
+    }
+
+    /// The pids of the attached processes, if there is at least one and all
+    /// of them are dead: a segment left behind by processes that died.
+    pub(crate) fn stale(&self) -> Option<Vec<u32>> {
+        let attached: Vec<&Row> = self.rows().iter().filter(|r| r.pid().is_some()).collect();
+        if attached.is_empty() || attached.iter().any(|r| r.alive()) {
+            return None;
+        }
+        Some(attached.iter().filter_map(|r| r.pid()).collect())
+    }
+}
+
+/// A row this process holds; frees it on drop.
+#[derive(Debug)]
+pub(crate) struct Attached {
+    row: std::ptr::NonNull<Row>,
+}
+
+// SAFETY: the row is atomics in shared memory, alive while the mapping is
+// (the mapping's owner drops this first).
+unsafe impl Send for Attached {}
+// SAFETY: as above.
+unsafe impl Sync for Attached {}
+
+impl Attached {
+    pub(crate) fn row(&self) -> &Row {
+        // SAFETY: see `Table::new`; the owner keeps the mapping alive.
+        unsafe { self.row.as_ref() }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let row = self.row();
+        row.role.store(0, Ordering::Relaxed);
+        row.start.store(0, Ordering::Relaxed);
+        // Release: the next holder's Acquire CAS sees the row cleared.
+        row.pid.store(0, Ordering::Release);
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

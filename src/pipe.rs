@@ -728,7 +728,7 @@ mod named {
     const CTL: usize = std::mem::size_of::<Control>();
 
     fn expected(dirs: u32, capacity: u64) -> Expected {
-        Expected { kind: Kind::Pipe, elem: TypeInfo::pipe(dirs), capacity, ctl_len: 2 * CTL }
+        Expected { kind: Kind::Pipe, elem: TypeInfo::pipe(dirs), capacity, ctl_len: 2 * CTL, rows: 0 }
     }
 
     /// The rings' parts in `seg`, and the shared handle that owns it.
@@ -743,7 +743,7 @@ mod named {
                 (0..dirs).map(|d| Region::new(data.add(d * cap as usize), cap)).collect(),
             )
         };
-        Shared { ctl, regions, barrier: seg.barrier, _memory: Memory::Segment(seg.segment) }
+        Shared { ctl, regions, barrier: seg.barrier, _memory: seg.into_memory() }
     }
 
     /// Creates a pipe segment, takes `roles` in it, then lets openers in.
@@ -755,7 +755,7 @@ mod named {
         opts: &Options,
     ) -> Result<Arc<Shared>, CreateError> {
         let cap = check_capacity(capacity)?;
-        let seg = Segment::create(name, &expected(dirs, cap), opts, |ctl| {
+        let seg = Segment::create(name, &expected(dirs, cap), opts, role_bits(roles), |ctl| {
             // SAFETY: the fresh, aligned, unshared control blocks.
             unsafe {
                 ctl.cast::<Control>().write(Control::new());
@@ -773,7 +773,7 @@ mod named {
     }
 
     fn open(name: &str, dirs: u32, roles: &[(usize, Role)], opts: &Options) -> Result<Arc<Shared>, OpenError> {
-        let seg = Segment::open(name, &expected(dirs, 0), opts)?;
+        let seg = Segment::open(name, &expected(dirs, 0), opts, role_bits(roles))?;
         let seg_name = seg.name().to_owned();
         let shared = shared_in(seg, dirs as usize);
         for &(dir, role) in roles {
@@ -784,6 +784,11 @@ mod named {
             })?;
         }
         Ok(Arc::new(shared))
+    }
+
+    /// The attachment-table role of the pipe roles taken.
+    fn role_bits(roles: &[(usize, Role)]) -> u32 {
+        roles.iter().fold(0, |r, &(_, role)| r | role.bits())
     }
 
     fn wait_for(opts: &Options) -> Wait {

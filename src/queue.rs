@@ -79,11 +79,12 @@ mod named {
     use super::*;
     use crate::error::OpenError;
     use crate::layout::{Expected, Kind, TypeInfo};
+    use crate::peer::role;
     use crate::region::Region;
     use crate::Options;
 
     pub(crate) fn expected(elem: TypeInfo, capacity: u64) -> Expected {
-        Expected { kind: Kind::Queue, elem, capacity, ctl_len: mpmc::CONTROL_LEN }
+        Expected { kind: Kind::Queue, elem, capacity, ctl_len: mpmc::CONTROL_LEN, rows: 0 }
     }
 
     /// # Safety
@@ -104,7 +105,7 @@ mod named {
             cap: u64,
             opts: &Options,
         ) -> Result<Self, CreateError> {
-            let region = Region::create(name, &expected(elem, cap), opts, |ctl| {
+            let region = Region::create(name, &expected(elem, cap), opts, role::SEND | role::RECV, |ctl| {
                 // SAFETY: `ctl` is the fresh, aligned, unshared control block.
                 unsafe { ctl.cast::<mpmc::Control>().write(mpmc::Control::new()) }
             })?;
@@ -112,17 +113,17 @@ mod named {
             let ring = unsafe { ring_in(&region, g) };
             ring.init_slots();
             region.publish();
-            Ok(Shared { ring, _memory: Memory::Segment(region.segment) })
+            Ok(Shared { ring, _memory: region.into_memory() })
         }
 
         /// Opens a queue of `elem`; with `elem.size == 0`, of the segment's
         /// element size (a serialized queue). Returns the element size too.
         pub(crate) fn open(name: &str, elem: TypeInfo, opts: &Options) -> Result<(Self, usize), OpenError> {
-            let region = Region::open(name, &expected(elem, 0), opts)?;
+            let region = Region::open(name, &expected(elem, 0), opts, role::SEND | role::RECV)?;
             let g = Geometry { size: region.elem_size as usize, align: elem.align as usize };
             // SAFETY: `open` validated the header against this geometry.
             let ring = unsafe { ring_in(&region, g) };
-            Ok((Shared { ring, _memory: Memory::Segment(region.segment) }, g.size))
+            Ok((Shared { ring, _memory: region.into_memory() }, g.size))
         }
     }
 }

@@ -8,14 +8,19 @@ use std::ptr::NonNull;
 
 use crate::error::{CreateError, OpenError};
 use crate::layout::{self, Expected, Header, Offsets, Snapshot};
+use crate::memory::{Mapped, Memory};
+use crate::peer::{Attached, Identity, Row, Table};
 use crate::segment::Segment;
 use crate::sync::{register_asymmetric, Barrier};
 use crate::Options;
 
-/// A mapped, validated segment and where its parts are.
+/// A mapped, validated segment, where its parts are, and this process's row
+/// in its attachment table.
 #[derive(Debug)]
 pub(crate) struct Region {
-    pub(crate) segment: Segment,
+    // Fields drop in order: the row is freed while the mapping still exists.
+    attached: Attached,
+    segment: Segment,
     pub(crate) off: Offsets,
     pub(crate) capacity: u64,
     /// The element size recorded in the header (what the caller asked for,
@@ -25,26 +30,38 @@ pub(crate) struct Region {
 }
 
 impl Region {
-    /// Creates the segment for `e` and calls `init` with the (zeroed, 128-byte
-    /// aligned) control block's address, then writes the header. The header
-    /// is not yet published: the caller takes its role, then calls
-    /// [`Region::publish`].
+    /// Creates the segment for `e` (with `opts.peers` attachment rows), takes
+    /// a row for this process as `role`, and calls `init` with the (zeroed,
+    /// 128-byte aligned) control block's address, then writes the header.
+    /// The header is not yet published: the caller takes its role, then
+    /// calls [`Region::publish`].
     pub(crate) fn create(
         name: &str,
         e: &Expected,
         opts: &Options,
+        role: u32,
         init: impl FnOnce(NonNull<u8>),
     ) -> Result<Self, CreateError> {
         let capacity = e.capacity as usize;
+        let e = Expected { rows: opts.peers, ..*e };
         let off = e.offsets().ok_or(CreateError::InvalidCapacity { capacity, reason: "too large to map" })?;
-        let mut segment = Segment::create(name, off.total, opts.mode)?;
+        let mut segment = match Segment::create(name, off.total, opts.mode) {
+            Err(CreateError::AlreadyExists(n)) if opts.reclaim_stale && reclaim(&n, opts) => {
+                Segment::create(name, off.total, opts.mode)?
+            }
+            other => other?,
+        };
         segment.set_keep(opts.keep);
         let barrier = if register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
-        let region = Self { segment, off, capacity: e.capacity, elem_size: e.elem.size, barrier };
+        // SAFETY: the fresh mapping holds `e.rows` zeroed (free) rows at
+        // `off.peers`; the table is only used while the segment is mapped.
+        let table = unsafe { table_in(&segment, &off, e.rows) };
+        let attached = table.attach(Identity::this_process(), role).expect("a fresh table has free rows");
+        let region = Self { segment, attached, off, capacity: e.capacity, elem_size: e.elem.size, barrier };
         init(region.ctl());
         // SAFETY: a fresh mapping of `off.total` bytes that no other process
         // reads before `publish`.
-        unsafe { layout::write(region.header(), e, &off, barrier) };
+        unsafe { layout::write(region.header(), &e, &off, barrier) };
         Ok(region)
     }
 
@@ -54,9 +71,11 @@ impl Region {
         self.publisher().publish();
     }
 
-    /// Opens segment `name`, waits for its header, and checks it against `e`
-    /// (whose capacity is ignored: the segment's own is used and checked).
-    pub(crate) fn open(name: &str, e: &Expected, opts: &Options) -> Result<Self, OpenError> {
+    /// Opens segment `name`, waits for its header, checks it against `e`
+    /// (whose capacity is ignored: the segment's own is used and checked),
+    /// refuses a stale one (unless `opts.open_stale`), and takes a row for
+    /// this process as `role`.
+    pub(crate) fn open(name: &str, e: &Expected, opts: &Options, role: u32) -> Result<Self, OpenError> {
         let segment = Segment::open(name, opts.open_timeout)?;
         let hdr = segment.as_ptr().cast::<Header>().cast_const();
         // SAFETY: `Segment::open` maps at least a header's worth of bytes.
@@ -70,7 +89,29 @@ impl Region {
                 what: "membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)",
             });
         }
-        Ok(Self { segment, off, capacity: snap.capacity, elem_size: snap.elem_size, barrier })
+        // SAFETY: `validate` checked the rows fit before `off.ctl`, within the file.
+        let table = unsafe { table_in(&segment, &off, snap.peer_rows) };
+        if let Some(dead) = table.stale() {
+            if !opts.open_stale {
+                return Err(OpenError::Stale { name: segment.name().to_owned(), dead });
+            }
+        }
+        let attached = table
+            .attach(Identity::this_process(), role)
+            .map_err(|_| OpenError::TooManyPeers { name: segment.name().to_owned(), rows: snap.peer_rows })?;
+        Ok(Self { segment, attached, off, capacity: snap.capacity, elem_size: snap.elem_size, barrier })
+    }
+
+    /// The memory owner for the object built on this region: the mapping,
+    /// and this process's row, freed first when it drops.
+    pub(crate) fn into_memory(self) -> Memory {
+        Memory::Segment(Mapped { _attached: self.attached, _segment: self.segment })
+    }
+
+    /// This process's row in the attachment table.
+    #[allow(dead_code)] // used by the queue's claim records
+    pub(crate) fn row(&self) -> &Row {
+        self.attached.row()
     }
 
     /// A handle that publishes the header later, after the segment has
@@ -99,6 +140,28 @@ impl Region {
     pub(crate) fn name(&self) -> &str {
         self.segment.name()
     }
+}
+
+/// The attachment table of a mapped segment.
+///
+/// # Safety
+/// `rows` rows at `off.peers` are within the mapping; the table is only
+/// used while the segment stays mapped.
+unsafe fn table_in(segment: &Segment, off: &Offsets, rows: u32) -> Table {
+    // SAFETY: the caller's contract; the offset is 128-aligned, zeroed or
+    // written rows are valid atomics.
+    unsafe { Table::new(NonNull::new_unchecked(segment.as_ptr().add(off.peers)).cast(), rows as usize) }
+}
+
+/// `create` found `name` taken: removes it if the segment there is stale
+/// (every process attached to it died, or its creator died before it became
+/// ready). Returns whether it did.
+fn reclaim(name: &str, opts: &Options) -> bool {
+    let Ok(info) = crate::inspect::inspect_with(name, opts.open_timeout.min(std::time::Duration::from_millis(100)))
+    else {
+        return false;
+    };
+    info.stale && crate::segment::unlink(name).is_ok()
 }
 
 /// Publishes a segment's header: see [`Region::publisher`].

@@ -89,9 +89,20 @@ impl Segment {
     /// Opens an existing segment and maps all of it. Waits up to `timeout`
     /// for a creator that has made the name but not yet sized it.
     pub(crate) fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
+        Self::open_as(name, timeout, true)
+    }
+
+    /// Opens segment `name` for reading only (`procring ls`/`inspect`):
+    /// nothing in it can be changed through this mapping.
+    pub(crate) fn open_read_only(name: &str, timeout: Duration) -> Result<Self, OpenError> {
+        Self::open_as(name, timeout, false)
+    }
+
+    fn open_as(name: &str, timeout: Duration, writable: bool) -> Result<Self, OpenError> {
         let name = normalize_name(name).map_err(|reason| OpenError::InvalidName { name: name.to_owned(), reason })?;
         let io_err = |op, e: io::Error| OpenError::Io { name: name.clone(), op, source: e };
-        let fd: OwnedFd = shm::open(name.as_str(), shm::OFlags::RDWR, Mode::empty()).map_err(|e| match e {
+        let flags = if writable { shm::OFlags::RDWR } else { shm::OFlags::RDONLY };
+        let fd: OwnedFd = shm::open(name.as_str(), flags, Mode::empty()).map_err(|e| match e {
             Errno::NOENT => OpenError::NotFound(name.clone()),
             Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied(name.clone()),
             Errno::INVAL | Errno::NAMETOOLONG => {
@@ -115,7 +126,8 @@ impl Segment {
             }
             std::thread::sleep(Duration::from_micros(200));
         };
-        let map = map(&fd, len).map_err(|e| io_err("mmap", e))?;
+        let map = if writable { map(&fd, len) } else { MmapOptions::new().len(len).map_raw_read_only(&fd) };
+        let map = map.map_err(|e| io_err("mmap", e))?;
         Ok(Self { name, map, unlink_on_drop: None })
     }
 

@@ -173,11 +173,11 @@ fn a_corrupt_length_is_reported_not_read() {
     let mut tx = Pipe::create_sender(name.as_str(), 4096, &Options::new()).unwrap();
     let mut rx = Pipe::open_receiver(name.as_str(), &Options::new()).unwrap();
     tx.send_bytes(b"hello").unwrap();
-    // The first record's header: after the 128-byte header, two 640-byte
-    // control blocks, rounded up to 128 (1408).
+    // The first record's header: after the control blocks (two of 640
+    // bytes; the sum is a multiple of 128).
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new().write(true).open(name.path()).unwrap();
-    f.write_all_at(&100_000u64.to_le_bytes(), 1408).unwrap();
+    f.write_all_at(&100_000u64.to_le_bytes(), common::CONTROL_OFFSET + 2 * 640).unwrap();
     assert!(matches!(rx.recv_bytes(), Err(MessageRecvError::Corrupt(_))));
     assert!(matches!(rx.try_read(), Err(MessageRecvError::Corrupt(_))));
 }

@@ -326,11 +326,10 @@ mod serialized {
         let q = SerdeQueue::<String>::create(name.as_str(), 2, 16).unwrap();
         q.send(&"abc".into()).unwrap();
         // Slot 0's payload (after the 8-byte sequence word) starts with the
-        // length; the slot region follows the 128-byte header and the
-        // 640-byte control block.
+        // length; the slot region follows the 640-byte control block.
         use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new().write(true).open(name.path()).unwrap();
-        f.write_all_at(&1_000_000u32.to_le_bytes(), 128 + 640 + 8).unwrap();
+        f.write_all_at(&1_000_000u32.to_le_bytes(), crate::common::CONTROL_OFFSET + 640 + 8).unwrap();
         assert!(matches!(q.recv(), Err(MessageRecvError::Corrupt(_))));
         q.send(&"next".into()).unwrap();
         assert_eq!(q.recv(), Ok("next".to_owned()), "the queue goes on");

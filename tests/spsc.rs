@@ -307,8 +307,8 @@ fn impossible_positions_are_reported_not_read() {
     let mut rx = Consumer::<u64>::open(name.as_str()).unwrap();
     tx.send(1).unwrap();
     assert_eq!(rx.recv(), Ok(1));
-    // The control block starts at 128; `tail` is its first field.
-    poke(&name.path(), 128, &1000u64.to_le_bytes());
+    // `tail` is the control block's first field.
+    poke(&name.path(), common::CONTROL_OFFSET, &1000u64.to_le_bytes());
     assert!(matches!(rx.try_recv(), Err(TryRecvError::Corrupt(_))));
     assert!(matches!(rx.recv(), Err(RecvError::Corrupt(_))));
 }

@@ -72,7 +72,8 @@ const SKIP: u64 = 1 << 62;
 /// |    128 | `head: u64` | consumers (CAS) |
 /// |    256 | `not_empty: EventCount` | consumers announce, producers wake |
 /// |    384 | `not_full: EventCount`  | producers announce, consumers wake |
-/// |    512 | `skipped: u64` | consumers: slots passed over (abandoned claims) |
+/// |    512 | `skipped: u64` | consumers: slots passed over (claims dropped uncommitted, or abandoned) |
+/// |    520 | `abandoned: u64` | survivors: claims whose process died before finishing |
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Control {
@@ -80,7 +81,15 @@ pub(crate) struct Control {
     head: CachePadded<AtomicU64>,
     not_empty: CachePadded<EventCount>,
     not_full: CachePadded<EventCount>,
-    skipped: CachePadded<AtomicU64>,
+    counters: CachePadded<Counters>,
+}
+
+/// Rarely written counters, on one line of their own.
+#[repr(C)]
+#[derive(Debug)]
+struct Counters {
+    skipped: AtomicU64,
+    abandoned: AtomicU64,
 }
 
 #[cfg(all(not(loom), target_arch = "x86_64"))]
@@ -89,7 +98,7 @@ const _: () = {
     assert!(std::mem::offset_of!(Control, head) == 128);
     assert!(std::mem::offset_of!(Control, not_empty) == 256);
     assert!(std::mem::offset_of!(Control, not_full) == 384);
-    assert!(std::mem::offset_of!(Control, skipped) == 512);
+    assert!(std::mem::offset_of!(Control, counters) == 512);
 };
 
 impl Control {
@@ -99,7 +108,7 @@ impl Control {
             head: CachePadded::new(AtomicU64::new(0)),
             not_empty: CachePadded::new(EventCount::new()),
             not_full: CachePadded::new(EventCount::new()),
-            skipped: CachePadded::new(AtomicU64::new(0)),
+            counters: CachePadded::new(Counters { skipped: AtomicU64::new(0), abandoned: AtomicU64::new(0) }),
         }
     }
 }
@@ -318,7 +327,7 @@ impl Mpmc {
 
     /// Slots consumers have passed over (claims abandoned uncommitted).
     pub(crate) fn skipped(&self) -> u64 {
-        self.ctl().skipped.load(Ordering::Relaxed)
+        self.ctl().counters.skipped.load(Ordering::Relaxed)
     }
 
     /// Closes the ring; returns whether this call closed it.
@@ -402,7 +411,7 @@ impl Mpmc {
             if diff == 0 {
                 match ctl.head.compare_exchange_weak(head, head + 1, Ordering::Relaxed, Ordering::Relaxed) {
                     Ok(_) if seq & SKIP != 0 => {
-                        ctl.skipped.fetch_add(1, Ordering::Relaxed);
+                        ctl.counters.skipped.fetch_add(1, Ordering::Relaxed);
                         self.release(head);
                         head += 1;
                     }

@@ -114,6 +114,15 @@ impl Role {
             Role::Consumer => "consumer",
         }
     }
+
+    /// The role's bits in a segment's attachment table.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn bits(self) -> u32 {
+        match self {
+            Role::Producer => crate::peer::role::SEND,
+            Role::Consumer => crate::peer::role::RECV,
+        }
+    }
 }
 
 /// Default spin-loop steps before a blocked side sleeps.
@@ -135,7 +144,7 @@ unsafe impl<T: Send> Sync for Heap<T> {}
 enum Memory<T> {
     Heap(#[allow(dead_code)] Arc<Heap<T>>),
     #[cfg(not(loom))]
-    Segment(#[allow(dead_code)] crate::segment::Segment),
+    Segment(#[allow(dead_code)] crate::memory::Memory),
 }
 
 /// One end's view of a ring: where the memory is and how to wait on it.
@@ -985,7 +994,13 @@ mod named {
     use crate::Options;
 
     fn expected<T>(capacity: u64) -> Expected {
-        Expected { kind: Kind::Spsc, elem: TypeInfo::of::<T>(), capacity, ctl_len: std::mem::size_of::<Control>() }
+        Expected {
+            kind: Kind::Spsc,
+            elem: TypeInfo::of::<T>(),
+            capacity,
+            ctl_len: std::mem::size_of::<Control>(),
+            rows: 0,
+        }
     }
 
     fn ring_in<T>(region: Region, opts: &Options) -> Ring<T> {
@@ -995,13 +1010,13 @@ mod named {
             mask: region.capacity - 1,
             barrier: region.barrier,
             wait: Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) },
-            _memory: Memory::Segment(region.segment),
+            _memory: Memory::Segment(region.into_memory()),
         }
     }
 
     fn create<T: Pod>(name: &str, capacity: usize, opts: &Options, role: Role) -> Result<Ring<T>, CreateError> {
         let e = expected::<T>(check_shape::<T>(capacity)?);
-        let region = Region::create(name, &e, opts, |ctl| {
+        let region = Region::create(name, &e, opts, role.bits(), |ctl| {
             // SAFETY: `ctl` is the fresh, aligned, unshared control block.
             unsafe { ctl.cast::<Control>().write(Control::new()) }
         })?;
@@ -1018,7 +1033,7 @@ mod named {
     }
 
     fn open<T: Pod>(name: &str, opts: &Options, role: Role) -> Result<Ring<T>, OpenError> {
-        let region = Region::open(name, &expected::<T>(0), opts)?;
+        let region = Region::open(name, &expected::<T>(0), opts, role.bits())?;
         region_ctl(&region).peer(role).attach(Identity::this_process()).map_err(|t| OpenError::RoleTaken {
             name: region.name().to_owned(),
             role: role.name(),
