@@ -58,7 +58,7 @@ impl Shared {
                 let ctl = block.ptr().cast::<mpmc::Control>();
                 ctl.as_ptr().write(mpmc::Control::new());
                 let slots = mpmc::Slots::new(NonNull::new_unchecked(block.ptr().as_ptr().add(ctl_len)), g);
-                Mpmc::new(ctl, slots, cap, local_barrier())
+                Mpmc::new(ctl, slots, cap, local_barrier(), None)
             };
             ring.init_slots();
             Self { ring, _memory: Memory::Heap(block) }
@@ -68,7 +68,8 @@ impl Shared {
             assert!(g.size <= mpmc::LOOM_WORDS * 8 && g.align <= 8, "loom models use small elements");
             let ctl = Box::new(mpmc::Control::new());
             // SAFETY: the boxed control block lives in `_memory` as long as the ring.
-            let ring = unsafe { Mpmc::new(NonNull::from(&*ctl), mpmc::Slots::new_loom(cap), cap, Barrier::Symmetric) };
+            let ring =
+                unsafe { Mpmc::new(NonNull::from(&*ctl), mpmc::Slots::new_loom(cap), cap, Barrier::Symmetric, None) };
             Self { ring, _memory: Memory::Loom(ctl) }
         }
     }
@@ -92,9 +93,19 @@ mod named {
     /// region holds `capacity` slots of geometry `g` (we just created it, or
     /// the header was validated against `g`).
     unsafe fn ring_in(region: &Region, g: Geometry) -> Mpmc {
-        // SAFETY: the caller's contract; the region outlives the ring (both
-        // end up in the same `Shared`).
-        unsafe { Mpmc::new(region.ctl().cast(), mpmc::Slots::new(region.data(), g), region.capacity, region.barrier) }
+        let (table, row) = region.peers();
+        // SAFETY: the caller's contract; the region's memory outlives the
+        // ring (both end up in the same `Shared`), and so does our row.
+        unsafe {
+            let claims = mpmc::Claims::new(table, row);
+            Mpmc::new(
+                region.ctl().cast(),
+                mpmc::Slots::new(region.data(), g),
+                region.capacity,
+                region.barrier,
+                Some(claims),
+            )
+        }
     }
 
     impl Shared {
@@ -258,6 +269,14 @@ impl<T: Pod> Queue<T> {
     /// zero-copy writing and dropped the guard uncommitted.
     pub fn skipped(&self) -> u64 {
         self.ring().skipped()
+    }
+
+    /// Claims resolved because the process that made them died: a sender
+    /// killed between claiming a slot and publishing it (the slot is
+    /// skipped, never delivered half-written), or a receiver killed between
+    /// claiming a message and releasing its slot (the message went with it).
+    pub fn abandoned(&self) -> u64 {
+        self.ring().abandoned()
     }
 
     /// Sets how many spin-loop steps this handle's blocked calls spin before

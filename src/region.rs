@@ -21,6 +21,7 @@ pub(crate) struct Region {
     // Fields drop in order: the row is freed while the mapping still exists.
     attached: Attached,
     segment: Segment,
+    table: Table,
     pub(crate) off: Offsets,
     pub(crate) capacity: u64,
     /// The element size recorded in the header (what the caller asked for,
@@ -57,7 +58,7 @@ impl Region {
         // `off.peers`; the table is only used while the segment is mapped.
         let table = unsafe { table_in(&segment, &off, e.rows) };
         let attached = table.attach(Identity::this_process(), role).expect("a fresh table has free rows");
-        let region = Self { segment, attached, off, capacity: e.capacity, elem_size: e.elem.size, barrier };
+        let region = Self { segment, attached, table, off, capacity: e.capacity, elem_size: e.elem.size, barrier };
         init(region.ctl());
         // SAFETY: a fresh mapping of `off.total` bytes that no other process
         // reads before `publish`.
@@ -99,7 +100,7 @@ impl Region {
         let attached = table
             .attach(Identity::this_process(), role)
             .map_err(|_| OpenError::TooManyPeers { name: segment.name().to_owned(), rows: snap.peer_rows })?;
-        Ok(Self { segment, attached, off, capacity: snap.capacity, elem_size: snap.elem_size, barrier })
+        Ok(Self { segment, attached, table, off, capacity: snap.capacity, elem_size: snap.elem_size, barrier })
     }
 
     /// The memory owner for the object built on this region: the mapping,
@@ -108,10 +109,10 @@ impl Region {
         Memory::Segment(Mapped { _attached: self.attached, _segment: self.segment })
     }
 
-    /// This process's row in the attachment table.
-    #[allow(dead_code)] // used by the queue's claim records
-    pub(crate) fn row(&self) -> &Row {
-        self.attached.row()
+    /// The attachment table, and this process's row in it (valid while
+    /// the memory from [`Region::into_memory`] is kept).
+    pub(crate) fn peers(&self) -> (Table, NonNull<Row>) {
+        (self.table, NonNull::from(self.attached.row()))
     }
 
     /// A handle that publishes the header later, after the segment has

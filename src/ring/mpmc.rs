@@ -34,7 +34,28 @@
 //!
 //! **Skip:** bit 62 of `seq` (`SKIP`) on a published slot means "no message":
 //! a producer that claimed a slot for zero-copy writing and dropped the guard
-//! uncommitted. Consumers claim and release such a slot without returning it.
+//! uncommitted, or one that died before publishing (below). Consumers claim
+//! and release such a slot without returning it.
+//!
+//! **Claims and death** (segments only). Each process attached to the queue
+//! has a row in the segment's attachment table ([`crate::peer`]) with six
+//! claim words. Before its CAS on `tail` (or `head`), an operation writes
+//! the position it is about to claim into one of them: `pos + 1` for a
+//! producer, `(pos + 1) | RECV_CLAIM` for a consumer. It clears the word
+//! after publishing (or releasing). The CAS is Release, so whoever sees the
+//! claim in `tail`/`head` (Acquire) also sees the announcement.
+//!
+//! **Invariant:** while position `p` is claimed and not yet published
+//! (released), the claimer's word says so. So a side that waits on `p` can
+//! ask who claimed it: if every row announcing `p` belongs to a dead process
+//! (and one does), the claimer is dead, for a live claimer's word would be
+//! among them. A producer's abandoned claim is then published with `SKIP`
+//! (CAS from the unpublished value, so a message is never half-delivered);
+//! a consumer's is released (the message it was reading is lost with it).
+//! Either way `abandoned` counts it. A waiter checks this on its thorough
+//! polls (before sleeping, and after every 50 ms slice), so a death is
+//! resolved within about one slice; `try_` calls check every 1024th time
+//! they find the queue full or empty.
 //!
 //! # Memory ordering
 //!
@@ -56,13 +77,18 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicU64, Barrier, Ordering};
+use crate::peer::{Row, Table};
+use crate::sync::{spin_hint, AtomicU64, Barrier, Ordering};
 use crate::wait::{EventCount, Wait};
 
 /// Bit 63 of `tail`: the queue is closed.
 const CLOSED: u64 = 1 << 63;
 /// Bit 62 of a published slot's `seq`: the slot carries no message.
 const SKIP: u64 = 1 << 62;
+/// Bit 63 of a claim word: a consumer's claim (clear: a producer's).
+const RECV_CLAIM: u64 = 1 << 63;
+/// A claim word held by an operation that has not announced a position yet.
+const TAKEN: u64 = u64::MAX;
 
 /// The ring's shared control block.
 ///
@@ -279,15 +305,87 @@ pub(crate) struct Mpmc {
     slots: Slots,
     mask: u64,
     barrier: Barrier,
+    /// The segment's attachment table and this process's row in it; `None`
+    /// for a queue within one process (no process can die under it).
+    claims: Option<Claims>,
+}
+
+/// Where a process records its claims, and where it looks for others'.
+#[derive(Debug)]
+pub(crate) struct Claims {
+    table: Table,
+    mine: NonNull<Row>,
+}
+
+impl Claims {
+    /// # Safety
+    /// `mine` is one of `table`'s rows, held by this process, and both stay
+    /// valid while the ring is used.
+    pub(crate) unsafe fn new(table: Table, mine: NonNull<Row>) -> Self {
+        Self { table, mine }
+    }
+
+    fn mine(&self) -> &Row {
+        // SAFETY: `new`'s contract.
+        unsafe { self.mine.as_ref() }
+    }
+
+    /// A free claim word of this process's row. With all six in use (six
+    /// operations of this process under way at once), waits for one.
+    fn take(&self) -> &AtomicU64 {
+        loop {
+            for w in &self.mine().claims {
+                // Relaxed: the word is this process's; announcements made
+                // through it are ordered by the CAS on `tail`/`head`.
+                if w.load(Ordering::Relaxed) == 0
+                    && w.compare_exchange(0, TAKEN, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                {
+                    return w;
+                }
+            }
+            spin_hint();
+        }
+    }
+
+    /// Clears the word announcing `claim`, after the slot was published or
+    /// released.
+    fn clear(&self, claim: u64) {
+        if let Some(w) = self.mine().claims.iter().find(|w| w.load(Ordering::Relaxed) == claim) {
+            // Release: whoever reads the word cleared also sees the publish
+            // or release before it.
+            w.store(0, Ordering::Release);
+        }
+    }
+
+    /// Whether `claim` is announced only by dead processes (at least one).
+    fn claimed_only_by_dead(&self, claim: u64) -> bool {
+        let mut dead = false;
+        for row in self.table.rows() {
+            // Acquire: pairs with the Release clear; see `clear`.
+            if row.claims.iter().any(|w| w.load(Ordering::Acquire) == claim) {
+                if row.alive() {
+                    return false;
+                }
+                dead = true;
+            }
+        }
+        dead
+    }
 }
 
 impl Mpmc {
     /// # Safety
     /// `ctl` points to an initialised control block and `slots` to the ring's
     /// `cap` slots (a power of two), both valid while this value is used.
-    pub(crate) unsafe fn new(ctl: NonNull<Control>, slots: Slots, cap: u64, barrier: Barrier) -> Self {
+    pub(crate) unsafe fn new(
+        ctl: NonNull<Control>,
+        slots: Slots,
+        cap: u64,
+        barrier: Barrier,
+        claims: Option<Claims>,
+    ) -> Self {
         debug_assert!(cap.is_power_of_two() && cap >= 2);
-        Self { ctl, slots, mask: cap - 1, barrier }
+        Self { ctl, slots, mask: cap - 1, barrier, claims }
     }
 
     /// Writes the initial sequence words: slot `i` is free for position `i`.
@@ -330,6 +428,11 @@ impl Mpmc {
         self.ctl().counters.skipped.load(Ordering::Relaxed)
     }
 
+    /// Claims resolved because the process that made them died.
+    pub(crate) fn abandoned(&self) -> u64 {
+        self.ctl().counters.abandoned.load(Ordering::Relaxed)
+    }
+
     /// Closes the ring; returns whether this call closed it.
     pub(crate) fn close(&self) -> bool {
         // AcqRel: a consumer that sees CLOSED (Acquire) sees every claim made
@@ -340,9 +443,31 @@ impl Mpmc {
         prev & CLOSED == 0
     }
 
-    /// Claims a free slot for writing, if there is one now.
+    /// Claims a free slot for writing, if there is one now; every so often
+    /// when there is none, first resolves a dead process's claim.
     #[inline]
     pub(crate) fn try_claim_send(&self) -> Result<u64, Stop> {
+        match self.claim_send_now() {
+            Err(Stop::NotNow) if self.now_and_then() && self.recover() => self.claim_send_now(),
+            other => other,
+        }
+    }
+
+    /// Claims a free slot for writing, if there is one now.
+    #[inline]
+    fn claim_send_now(&self) -> Result<u64, Stop> {
+        let word = self.claims.as_ref().map(Claims::take);
+        let got = self.claim_send_announcing(word);
+        if got.is_err() {
+            if let Some(w) = word {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        got
+    }
+
+    #[inline(always)]
+    fn claim_send_announcing(&self, word: Option<&AtomicU64>) -> Result<u64, Stop> {
         let ctl = self.ctl();
         let mut tail = ctl.tail.load(Ordering::Relaxed);
         loop {
@@ -354,8 +479,12 @@ impl Mpmc {
             let seq = self.slots.seq(self.idx(tail)).load(Ordering::Acquire);
             let diff = (seq & !SKIP).wrapping_sub(tail) as i64;
             if diff == 0 {
-                // Relaxed: the CAS only hands out the position.
-                match ctl.tail.compare_exchange_weak(tail, tail + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                if let Some(w) = word {
+                    w.store(tail + 1, Ordering::Relaxed); // announce the claim
+                }
+                // Release: the announcement above is visible to whoever
+                // sees this claim (see "Claims and death").
+                match ctl.tail.compare_exchange_weak(tail, tail + 1, Ordering::Release, Ordering::Relaxed) {
                     Ok(_) => return Ok(tail),
                     Err(now) => tail = now,
                 }
@@ -395,13 +524,37 @@ impl Mpmc {
         // Release: pairs with the consumer's Acquire load of `seq`; the
         // payload written before is visible to whoever claims the slot.
         self.slots.seq(self.idx(pos)).store(seq, Ordering::Release);
+        if let Some(c) = &self.claims {
+            c.clear(pos + 1);
+        }
         self.ctl().not_empty.notify(self.barrier);
     }
 
-    /// Claims a published slot for reading, if there is one now. Slots
-    /// published without a message are released and passed over.
+    /// Claims a published slot for reading, if there is one now (slots
+    /// published without a message are released and passed over); every so
+    /// often when there is none, first resolves a dead process's claim.
     #[inline]
     pub(crate) fn try_claim_recv(&self) -> Result<u64, Stop> {
+        match self.claim_recv_now() {
+            Err(Stop::NotNow) if self.now_and_then() && self.recover() => self.claim_recv_now(),
+            other => other,
+        }
+    }
+
+    #[inline]
+    fn claim_recv_now(&self) -> Result<u64, Stop> {
+        let word = self.claims.as_ref().map(Claims::take);
+        let got = self.claim_recv_announcing(word);
+        if got.is_err() {
+            if let Some(w) = word {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        got
+    }
+
+    #[inline(always)]
+    fn claim_recv_announcing(&self, word: Option<&AtomicU64>) -> Result<u64, Stop> {
         let ctl = self.ctl();
         let mut head = ctl.head.load(Ordering::Relaxed);
         loop {
@@ -409,10 +562,14 @@ impl Mpmc {
             let seq = self.slots.seq(self.idx(head)).load(Ordering::Acquire);
             let diff = (seq & !SKIP).wrapping_sub(head + 1) as i64;
             if diff == 0 {
-                match ctl.head.compare_exchange_weak(head, head + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                if let Some(w) = word {
+                    w.store((head + 1) | RECV_CLAIM, Ordering::Relaxed); // announce the claim
+                }
+                // Release: as in `claim_send_announcing`.
+                match ctl.head.compare_exchange_weak(head, head + 1, Ordering::Release, Ordering::Relaxed) {
                     Ok(_) if seq & SKIP != 0 => {
                         ctl.counters.skipped.fetch_add(1, Ordering::Relaxed);
-                        self.release(head);
+                        self.release_slot(head);
                         head += 1;
                     }
                     Ok(_) => return Ok(head),
@@ -446,9 +603,104 @@ impl Mpmc {
     /// Releases a slot this handle has read, for the next lap's producer.
     #[inline]
     pub(crate) fn release(&self, pos: u64) {
+        self.release_slot(pos);
+        if let Some(c) = &self.claims {
+            c.clear((pos + 1) | RECV_CLAIM);
+        }
+    }
+
+    #[inline]
+    fn release_slot(&self, pos: u64) {
         // Release: pairs with the producer's Acquire load of `seq`.
         self.slots.seq(self.idx(pos)).store(pos + self.capacity(), Ordering::Release);
         self.ctl().not_full.notify(self.barrier);
+    }
+
+    /// Whether a `try_` call that found nothing to do should look for a dead
+    /// process's claim: every 1024th such call in a thread.
+    fn now_and_then(&self) -> bool {
+        #[cfg(not(loom))]
+        {
+            thread_local!(static MISSES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+            self.claims.is_some()
+                && MISSES.with(|m| {
+                    m.set(m.get().wrapping_add(1));
+                    m.get() % 1024 == 0
+                })
+        }
+        #[cfg(loom)]
+        false
+    }
+
+    /// Resolves claims whose process died where they block the queue: a
+    /// producer's unpublished claim at `head` (consumers wait on it), a
+    /// consumer's unreleased claim at `tail - capacity` (producers wait on
+    /// it). Then frees dead processes' rows whose claims are all resolved.
+    /// Returns whether it resolved a claim.
+    pub(crate) fn recover(&self) -> bool {
+        let Some(c) = &self.claims else { return false };
+        let ctl = self.ctl();
+        let mut resolved = false;
+        // Acquire (both): pair with the claims' Release CASes, so their
+        // announcements are visible below.
+        let head = ctl.head.load(Ordering::Acquire);
+        let tail = ctl.tail.load(Ordering::Acquire) & !CLOSED;
+        let seq_of = |pos: u64| self.slots.seq(self.idx(pos));
+        // A producer claimed `head` (tail is past it) and has not published.
+        if tail > head
+            && seq_of(head).load(Ordering::Acquire) == head
+            && c.claimed_only_by_dead(head + 1)
+            // AcqRel: as a publish (Release) of an empty slot; fails if the
+            // slot moved on meanwhile.
+            && seq_of(head).compare_exchange(head, (head + 1) | SKIP, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        {
+            ctl.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+            ctl.not_empty.notify(self.barrier);
+            resolved = true;
+        }
+        // A consumer claimed `tail - capacity` (head is past it) and has not
+        // released it: producers wait for that slot.
+        if let Some(q) = tail.checked_sub(self.capacity()) {
+            let seq = seq_of(q).load(Ordering::Acquire);
+            if head > q
+                && seq & !SKIP == q + 1
+                && c.claimed_only_by_dead((q + 1) | RECV_CLAIM)
+                && seq_of(q).compare_exchange(seq, q + self.capacity(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            {
+                ctl.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+                ctl.not_full.notify(self.barrier);
+                resolved = true;
+            }
+        }
+        self.sweep(c, head, tail);
+        resolved
+    }
+
+    /// Clears dead processes' claim words for positions that are resolved
+    /// (published, released, or never won), and frees their rows once none
+    /// is left. A claim still blocking is left for `recover`.
+    fn sweep(&self, c: &Claims, head: u64, tail: u64) {
+        for row in c.table.rows() {
+            if row.pid().is_none() || row.alive() {
+                continue;
+            }
+            for w in &row.claims {
+                let claim = w.load(Ordering::Acquire);
+                let pos = (claim & !RECV_CLAIM).wrapping_sub(1);
+                let seq = self.slots.seq(self.idx(pos)).load(Ordering::Acquire) & !SKIP;
+                let done = match claim {
+                    0 => continue,
+                    TAKEN => true,
+                    _ if claim & RECV_CLAIM == 0 => pos >= tail || seq != pos,
+                    _ => pos >= head || seq != pos + 1,
+                };
+                if done {
+                    // Relaxed: a dead process's word; nobody else writes it.
+                    let _ = w.compare_exchange(claim, 0, Ordering::Relaxed, Ordering::Relaxed);
+                }
+            }
+            row.free_if_dead();
+        }
     }
 
     /// Claims a slot for writing, waiting for room until `deadline`.
@@ -457,10 +709,12 @@ impl Mpmc {
             Err(Stop::NotNow) => {}
             other => return other,
         }
-        let outcome = self.ctl().not_full.wait_until(self.barrier, wait, deadline, |_| match self.try_claim_send() {
-            Err(Stop::NotNow) => None,
-            other => Some(other),
-        });
+        let outcome =
+            self.ctl().not_full.wait_until(self.barrier, wait, deadline, |thorough| match self.claim_send_now() {
+                Err(Stop::NotNow) if thorough && self.recover() => self.claim_send_now().ok().map(Ok),
+                Err(Stop::NotNow) => None,
+                other => Some(other),
+            });
         outcome.unwrap_or(Err(Stop::Timeout))
     }
 
@@ -470,10 +724,12 @@ impl Mpmc {
             Err(Stop::NotNow) => {}
             other => return other,
         }
-        let outcome = self.ctl().not_empty.wait_until(self.barrier, wait, deadline, |_| match self.try_claim_recv() {
-            Err(Stop::NotNow) => None,
-            other => Some(other),
-        });
+        let outcome =
+            self.ctl().not_empty.wait_until(self.barrier, wait, deadline, |thorough| match self.claim_recv_now() {
+                Err(Stop::NotNow) if thorough && self.recover() => self.claim_recv_now().ok().map(Ok),
+                Err(Stop::NotNow) => None,
+                other => Some(other),
+            });
         outcome.unwrap_or(Err(Stop::Timeout))
     }
 }
