@@ -79,6 +79,8 @@ pub use layout::{Kind, VERSION as LAYOUT_VERSION};
 /// Internals exposed for the loom models in `loom-tests/`; not a stable API.
 #[doc(hidden)]
 pub mod __loom {
+    #[cfg(loom)]
+    pub use crate::ring::mpmc::claims_model;
     pub use crate::seqlock::{Death, SeqLock};
     pub use crate::wait::EventCount;
 

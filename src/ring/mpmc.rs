@@ -248,9 +248,10 @@ pub(crate) struct LoomSlot {
 }
 
 #[cfg(loom)]
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Slots {
-    slots: Box<[LoomSlot]>,
+    // Shared, so that two handles (two made-up processes) can use one ring.
+    slots: std::sync::Arc<[LoomSlot]>,
 }
 
 #[cfg(loom)]
@@ -672,18 +673,29 @@ impl Mpmc {
                 resolved = true;
             }
         }
-        self.sweep(c, head, tail);
+        #[cfg(not(procring_bug = "sweep_early_positions"))]
+        self.sweep(c, None);
+        #[cfg(procring_bug = "sweep_early_positions")]
+        self.sweep(c, Some((head, tail)));
         resolved
     }
 
     /// Clears dead processes' claim words for positions that are resolved
     /// (published, released, or never won), and frees their rows once none
     /// is left. A claim still blocking is left for `recover`.
-    fn sweep(&self, c: &Claims, head: u64, tail: u64) {
+    fn sweep(&self, c: &Claims, _early: Option<(u64, u64)>) {
+        let ctl = self.ctl();
         for row in c.table.rows() {
             if row.pid().is_none() || row.alive() {
                 continue;
             }
+            // Read the positions only now, after seeing the process dead:
+            // its death is ordered after its last claim (see `peer`), so
+            // these values include that claim. Values read before could
+            // make a claim won since look never won.
+            let head = ctl.head.load(Ordering::Acquire);
+            let tail = ctl.tail.load(Ordering::Acquire) & !CLOSED;
+            let (head, tail) = _early.unwrap_or((head, tail));
             for w in &row.claims {
                 let claim = w.load(Ordering::Acquire);
                 let pos = (claim & !RECV_CLAIM).wrapping_sub(1);
@@ -736,3 +748,169 @@ impl Mpmc {
 
 /// The size of a control block, for layouts.
 pub(crate) const CONTROL_LEN: usize = size_of::<Control>();
+
+/// A queue of `u64`s whose handles act as separate (made-up) processes,
+/// each with its own row in an attachment table, for the loom models of
+/// claims and death.
+#[cfg(loom)]
+pub mod claims_model {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::peer::Identity;
+
+    /// The queue's memory: control block, slots, attachment table.
+    #[derive(Debug)]
+    pub struct Shared {
+        ctl: Box<Control>,
+        slots: Slots,
+        rows: Box<[Row]>,
+        cap: u64,
+    }
+
+    // SAFETY: all shared state is loom atomics, and slot payloads are
+    // accessed only as the ring protocol allows (loom checks that).
+    unsafe impl Send for Shared {}
+    // SAFETY: as above.
+    unsafe impl Sync for Shared {}
+
+    /// A queue of capacity `cap` (a power of two, at least 2) with room for
+    /// `processes` attached processes.
+    pub fn queue(cap: u64, processes: usize) -> Arc<Shared> {
+        let shared = Shared {
+            ctl: Box::new(Control::new()),
+            slots: Slots::new_loom(cap),
+            rows: (0..processes).map(|_| Row::default()).collect(),
+            cap,
+        };
+        Arc::new(shared)
+    }
+
+    /// One process's handle.
+    #[derive(Debug)]
+    pub struct Process {
+        ring: Mpmc,
+        pid: u32,
+        _shared: Arc<Shared>,
+    }
+
+    impl Process {
+        /// Attaches made-up process `pid` (> 0).
+        pub fn attach(shared: &Arc<Shared>, pid: u32) -> Self {
+            // SAFETY: the rows live in `shared`, which this handle keeps.
+            let table = unsafe { Table::new(NonNull::from(&shared.rows[0]), shared.rows.len()) };
+            let row =
+                table.attach(Identity::fake(pid), crate::peer::role::SEND | crate::peer::role::RECV).expect("a row");
+            let mine = NonNull::from(row.row());
+            // The row stays attached for the model's life (a dead process
+            // never detaches; a live one need not).
+            std::mem::forget(row);
+            // SAFETY: the control block, slots and rows live in `shared`.
+            let ring = unsafe {
+                Mpmc::new(
+                    NonNull::from(&*shared.ctl),
+                    shared.slots.clone(),
+                    shared.cap,
+                    Barrier::Symmetric,
+                    Some(Claims::new(table, mine)),
+                )
+            };
+            Self { ring, pid, _shared: shared.clone() }
+        }
+
+        fn write(&self, pos: u64, words: usize, value: u64) {
+            let p = self.ring.payload_mut(pos);
+            for i in 0..words {
+                // SAFETY: a claimed slot's payload of LOOM_WORDS words.
+                unsafe { p.ptr.cast::<u64>().add(i).write(value) };
+            }
+            p.end();
+        }
+
+        /// Sends `value` in all of a slot's words, if there is room now.
+        pub fn try_send(&self, value: u64) -> bool {
+            let Ok(pos) = self.ring.claim_send_now() else { return false };
+            self.write(pos, LOOM_WORDS, value);
+            self.ring.publish(pos, true);
+            true
+        }
+
+        /// Sends `value`, resolving dead processes' claims while the queue
+        /// is full; `false` if `tries` attempts found no room.
+        pub fn send(&self, value: u64, mut tries: u32) -> bool {
+            loop {
+                if self.try_send(value) {
+                    return true;
+                }
+                if self.ring.recover() {
+                    continue;
+                }
+                if tries == 0 {
+                    return false;
+                }
+                tries -= 1;
+                loom::thread::yield_now();
+            }
+        }
+
+        /// Claims a message, reads part of it, and dies.
+        pub fn recv_and_die(&self) {
+            let pos = self.ring.claim_recv_now().expect("a message to claim");
+            let p = self.ring.payload_ref(pos);
+            // SAFETY: a claimed slot's payload.
+            let _first = unsafe { p.ptr.cast::<u64>().read() };
+            crate::peer::loom_kill(self.pid);
+        }
+
+        /// Claims a slot, writes half of it, and dies.
+        pub fn claim_and_die(&self, value: u64) {
+            let pos = self.ring.claim_send_now().expect("room to claim");
+            self.write(pos, LOOM_WORDS / 2, value);
+            crate::peer::loom_kill(self.pid);
+        }
+
+        /// Receives a message, resolving dead processes' claims while the
+        /// queue has none for it: `None` once `tries` attempts found nothing
+        /// (a model cannot spin for ever), or, if `tries` is `None`, once the
+        /// queue is empty and every claim is resolved. Asserts that what it
+        /// receives is whole.
+        pub fn recv(&self, mut tries: Option<u32>) -> Option<u64> {
+            loop {
+                match self.ring.claim_recv_now() {
+                    Ok(pos) => {
+                        let p = self.ring.payload_ref(pos);
+                        // SAFETY: a claimed slot's payload of LOOM_WORDS words.
+                        let words: Vec<u64> =
+                            (0..LOOM_WORDS).map(|i| unsafe { p.ptr.cast::<u64>().add(i).read() }).collect();
+                        p.end();
+                        self.ring.release(pos);
+                        assert!(
+                            words.iter().all(|&w| w == words[0]),
+                            "a half-written message was delivered: {words:?}"
+                        );
+                        return Some(words[0]);
+                    }
+                    Err(Stop::NotNow) => {
+                        if self.ring.recover() {
+                            continue;
+                        }
+                        // Nothing claimed beyond `head`: truly empty.
+                        match &mut tries {
+                            None if self.ring.len() == 0 => return None,
+                            Some(0) => return None,
+                            Some(n) => *n -= 1,
+                            None => {}
+                        }
+                        loom::thread::yield_now();
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        }
+
+        /// Claims resolved because their process died.
+        pub fn abandoned(&self) -> u64 {
+            self.ring.abandoned()
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Queue claims and death: a slot claimed by a process that dies before
+//! publishing is skipped, never delivered half-written, and a live
+//! process's claim is never taken for a dead one's. Catches:
+//! `procring_bug="sweep_early_positions"` (the sweep judges a dead
+//! process's claim by positions read before it saw the process dead, takes
+//! a claim won in between for one never won, clears it and frees the row:
+//! the slot is stuck, and the live sender's message behind it never comes).
+//! This model found that bug.
+#![cfg(loom)]
+
+mod common;
+
+use loom::thread;
+use procring::__loom::claims_model::{queue, Process};
+
+#[test]
+fn a_dead_senders_claim_is_skipped_and_a_live_senders_message_delivered() {
+    common::model(|| {
+        let q = queue(2, 3);
+        let (dying, live, receiver) = (Process::attach(&q, 7), Process::attach(&q, 8), Process::attach(&q, 9));
+        let a = thread::spawn(move || dying.claim_and_die(1));
+        let b = thread::spawn(move || assert!(live.try_send(2)));
+        // The receiver races both: a few attempts while they run (recovering
+        // whatever it finds dead), then the rest once they are done.
+        let mut got: Vec<u64> = receiver.recv(Some(2)).into_iter().collect();
+        a.join().unwrap();
+        b.join().unwrap();
+        // Both are done: two passes resolve and drain everything.
+        while let Some(v) = receiver.recv(Some(2)) {
+            got.push(v);
+        }
+        assert_eq!(got, [2], "the live sender's message, whole, once; never the dead one's half");
+        assert_eq!(receiver.abandoned(), 1);
+    });
+}
+
+#[test]
+fn a_dead_receivers_claim_is_released_so_senders_are_not_wedged() {
+    common::model(|| {
+        let q = queue(2, 3);
+        let (sender, dying, receiver) = (Process::attach(&q, 8), Process::attach(&q, 7), Process::attach(&q, 9));
+        assert!(sender.try_send(1) && sender.try_send(2), "the queue is full");
+        // The receiver that dies takes message 1 and never releases its slot,
+        // the one the third send needs.
+        let d = thread::spawn(move || dying.recv_and_die());
+        let mut sent = sender.send(3, 2);
+        d.join().unwrap();
+        sent = sent || sender.send(3, 2);
+        assert!(sent, "the dead receiver's slot came back");
+        let mut got = Vec::new();
+        while let Some(v) = receiver.recv(Some(2)) {
+            got.push(v);
+        }
+        assert_eq!(got, [2, 3], "message 1 went with the dead receiver; the rest arrive once, in order");
+        assert_eq!(receiver.abandoned(), 1);
+    });
+}
