@@ -73,6 +73,8 @@ pub(crate) struct Cells {
     me: Identity,
     wait: Wait,
     holder: LocalHolder,
+    /// The segment's attachment table (a lock holder must be in it).
+    peers: Option<crate::peer::Table>,
     _memory: Memory,
 }
 
@@ -144,6 +146,7 @@ impl Cells {
                 me: Identity::this_process(),
                 wait,
                 holder: LocalHolder::default(),
+                peers: None,
                 _memory: Memory::Heap(block),
             }
         };
@@ -163,6 +166,7 @@ impl Cells {
                 me: Identity::fake(1),
                 wait,
                 holder: LocalHolder::default(),
+                peers: None,
                 _memory: Memory::Loom(parts),
             }
         };
@@ -226,9 +230,10 @@ impl Cells {
             }
         }
         let mutex = &self.control().mutex;
+        let peers = self.peers.as_ref();
         let taken = match block {
-            Block::No => mutex.try_lock(self.me),
-            Block::Until(deadline) => mutex.lock(self.me, &self.wait, deadline),
+            Block::No => mutex.try_lock(self.me, peers),
+            Block::Until(deadline) => mutex.lock(self.me, &self.wait, deadline, peers),
         }?;
         if let Taken::Recovered(_) = taken {
             if self.latch {
@@ -270,6 +275,7 @@ mod named {
         /// bytes, as `expected` laid them out.
         unsafe fn in_region(region: Region, len: u64, size: usize, latch: bool, wait: Wait) -> Self {
             let words = 2 * copy_words(len as usize, size).expect("checked by the layout");
+            let peers = Some(region.peers().0);
             Self {
                 ctl: region.ctl().cast(),
                 data: region.data().cast(),
@@ -278,6 +284,7 @@ mod named {
                 me: Identity::this_process(),
                 wait,
                 holder: LocalHolder::default(),
+                peers,
                 _memory: region.into_memory(),
             }
         }

@@ -99,7 +99,7 @@ pub mod __loom {
         /// Takes it; returns the pid of a dead holder it was taken from.
         pub fn lock(&self, pid: u32, timed: bool) -> Option<u32> {
             let wait = crate::wait::Wait { spin: 0, slice: timed.then_some(std::time::Duration::from_millis(1)) };
-            match self.0.lock(Self::me(pid), &wait, None).expect("no deadline") {
+            match self.0.lock(Self::me(pid), &wait, None, None).expect("no deadline") {
                 crate::mutex::Taken::Clean => None,
                 crate::mutex::Taken::Recovered(dead) => Some(dead),
             }

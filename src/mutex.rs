@@ -42,6 +42,11 @@
 //! namespace: processes sharing a segment must share a pid namespace
 //! (`docs/design.md`).
 //!
+//! In a segment, a holder must also be attached to it (have a row in its
+//! attachment table): a lock word naming any other process — left by a
+//! corrupt or hostile writer, or a pid reused by an unrelated process — is
+//! treated as a dead holder's, so it can never block lockers for ever.
+//!
 //! `died` holds the pid of a holder that was found dead, until a
 //! [`lock`](RobustMutex::lock) caller that wants to hear about it takes it:
 //! a plain write that took the lock over leaves the news for the next user
@@ -49,7 +54,7 @@
 
 use std::time::Instant;
 
-use crate::peer::{self, Identity};
+use crate::peer::{self, Identity, Table};
 use crate::sync::{futex_wait, futex_wake_one, spin_hint, AtomicU32, AtomicU64, Ordering};
 use crate::wait::Wait;
 
@@ -89,7 +94,13 @@ impl RobustMutex {
 
     /// Takes the lock for `me` (whose pid must be non-zero), waiting as
     /// `wait` says, until `deadline` (`None` if it passes first).
-    pub(crate) fn lock(&self, me: Identity, wait: &Wait, deadline: Option<Instant>) -> Option<Taken> {
+    pub(crate) fn lock(
+        &self,
+        me: Identity,
+        wait: &Wait,
+        deadline: Option<Instant>,
+        peers: Option<&Table>,
+    ) -> Option<Taken> {
         debug_assert!(me.pid != 0 && me.pid <= PID_MASK);
         if self.try_take(0, me.pid) {
             return Some(self.taken(me, Taken::Clean));
@@ -115,7 +126,7 @@ impl RobustMutex {
                 }
                 if wait.spin == u32::MAX && spins % (1 << 14) == 0 {
                     spins = 0;
-                    if let Some(t) = self.take_over_if_dead(s | CONTENDED, me) {
+                    if let Some(t) = self.take_over_if_dead(s | CONTENDED, me, peers) {
                         return Some(t);
                     }
                     if s & CONTENDED == 0 {
@@ -141,14 +152,14 @@ impl RobustMutex {
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
             futex_wait(&self.state, s | CONTENDED, timeout); // L5
-            if let Some(t) = self.take_over_if_dead(s | CONTENDED, me) {
+            if let Some(t) = self.take_over_if_dead(s | CONTENDED, me, peers) {
                 return Some(t); // L6
             }
         }
     }
 
     /// Takes the lock if it is free, or held by a dead process.
-    pub(crate) fn try_lock(&self, me: Identity) -> Option<Taken> {
+    pub(crate) fn try_lock(&self, me: Identity, peers: Option<&Table>) -> Option<Taken> {
         if self.try_take(0, me.pid) {
             return Some(self.taken(me, Taken::Clean));
         }
@@ -156,7 +167,7 @@ impl RobustMutex {
         if s == 0 {
             return self.try_take(0, me.pid).then(|| self.taken(me, Taken::Clean));
         }
-        self.take_over_if_dead(s, me)
+        self.take_over_if_dead(s, me, peers)
     }
 
     /// Releases the lock. The caller holds it.
@@ -208,12 +219,12 @@ impl RobustMutex {
 
     /// L6: if the word still reads `seen` and its holder is dead, takes the
     /// lock over from it.
-    fn take_over_if_dead(&self, seen: u32, me: Identity) -> Option<Taken> {
+    fn take_over_if_dead(&self, seen: u32, me: Identity, peers: Option<&Table>) -> Option<Taken> {
         if self.state.load(Ordering::Relaxed) != seen {
             return None;
         }
         let pid = seen & PID_MASK;
-        if pid == me.pid || self.holder_alive(pid) {
+        if pid == me.pid || (self.holder_alive(pid) && peers.is_none_or(|t| t.has(pid))) {
             return None;
         }
         // Keep CONTENDED: others may sleep on the dead holder too.
@@ -252,7 +263,7 @@ mod tests {
                 let (m, count) = (m.clone(), count.clone());
                 std::thread::spawn(move || {
                     for _ in 0..20_000 {
-                        assert_eq!(m.lock(Identity::this_process(), &wait(), None), Some(Taken::Clean));
+                        assert_eq!(m.lock(Identity::this_process(), &wait(), None, None), Some(Taken::Clean));
                         // A non-atomic increment, made atomic by the lock.
                         let v = count.load(Ordering::Relaxed);
                         count.store(v + 1, Ordering::Relaxed);
@@ -271,23 +282,23 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = Identity { pid: child.id(), start: 0 };
         child.wait().unwrap();
-        assert_eq!(m.lock(dead, &wait(), None), Some(Taken::Clean));
+        assert_eq!(m.lock(dead, &wait(), None, None), Some(Taken::Clean));
         let me = Identity::this_process();
-        assert_eq!(m.lock(me, &wait(), None), Some(Taken::Recovered(dead.pid)));
+        assert_eq!(m.lock(me, &wait(), None, None), Some(Taken::Recovered(dead.pid)));
         assert_eq!(m.take_died(), Some(dead.pid));
         assert_eq!(m.take_died(), None);
         m.unlock();
-        assert_eq!(m.try_lock(me), Some(Taken::Clean));
+        assert_eq!(m.try_lock(me, None), Some(Taken::Clean));
     }
 
     #[test]
     fn a_live_holder_blocks_try_and_timed_locks() {
         let m = RobustMutex::new();
         let me = Identity::this_process();
-        m.lock(me, &wait(), None).unwrap();
-        assert_eq!(m.try_lock(me), None);
+        m.lock(me, &wait(), None, None).unwrap();
+        assert_eq!(m.try_lock(me, None), None);
         let deadline = Instant::now() + std::time::Duration::from_millis(20);
-        assert_eq!(m.lock(me, &wait(), Some(deadline)), None);
+        assert_eq!(m.lock(me, &wait(), Some(deadline), None), None);
         assert!(Instant::now() >= deadline);
         m.unlock();
     }

@@ -376,6 +376,11 @@ impl Table {
         Err(TableFull)
     }
 
+    /// Whether process `pid` holds a row.
+    pub(crate) fn has(&self, pid: u32) -> bool {
+        self.rows().iter().any(|r| r.pid() == Some(pid))
+    }
+
     /// The pids of the attached processes, if there is at least one and all
     /// of them are dead: a segment left behind by processes that died.
     pub(crate) fn stale(&self) -> Option<Vec<u32>> {

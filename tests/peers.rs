@@ -117,3 +117,14 @@ fn rm_refuses_a_live_segment_unless_forced_and_ls_shows_it() {
     assert!(status.success());
     assert!(matches!(procring::inspect(name.as_str()), Err(OpenError::NotFound(_))));
 }
+
+#[test]
+fn segments_are_private_unless_a_mode_is_given() {
+    use std::os::unix::fs::PermissionsExt;
+    let (private, shared) = (SegName::new("mode-private"), SegName::new("mode-shared"));
+    let _a = Value::<u64>::create(private.as_str(), 0).unwrap();
+    let _b = Value::<u64>::create_with(shared.as_str(), 0, &Options::new().mode(0o640)).unwrap();
+    let mode = |n: &SegName| std::fs::metadata(n.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&private), 0o600);
+    assert_eq!(mode(&shared) & !0o022, 0o640 & !0o022, "the umask may only take bits away");
+}
