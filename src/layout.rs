@@ -25,7 +25,7 @@
 //! |     76 |    4 | `peer_rows`   | rows in the attachment table ([`crate::peer`])  |
 //! |     80 |   48 | `type_name`   | element type's name, truncated, NUL-padded      |
 //!
-//! The attachment table follows at offset 128 (`peer_rows` rows of 64
+//! The attachment table follows at offset 128 (`peer_rows` rows of 128
 //! bytes), then the kind's control block, then the data region.
 
 use std::mem::{align_of, size_of};
@@ -431,7 +431,7 @@ mod tests {
     fn offsets_align_the_data_and_refuse_overflow() {
         let e = Expected { kind: Kind::Spsc, elem: TypeInfo::of::<u64>(), capacity: 1024, ctl_len: 640, rows: 2 };
         let off = e.offsets().unwrap();
-        assert_eq!((off.peers, off.ctl), (HEADER_LEN, HEADER_LEN + 128));
+        assert_eq!((off.peers, off.ctl), (HEADER_LEN, HEADER_LEN + 2 * crate::peer::ROW_LEN));
         assert_eq!(off.data % REGION_ALIGN, 0);
         assert!(off.data >= off.ctl + 640);
         assert_eq!(off.total, off.data + 1024 * 8);

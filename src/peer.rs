@@ -240,15 +240,17 @@ pub(crate) mod role {
 /// Claim words per row: positions a queue handle has claimed and not yet
 /// finished with (see `ring::mpmc`).
 pub(crate) const CLAIMS: usize = 6;
-/// Bytes per row: one cache line.
-pub(crate) const ROW_LEN: usize = 64;
+/// Bytes per row: two cache lines, so that two processes' rows never share
+/// an adjacent-line prefetch pair (each process writes its own row on every
+/// queue operation).
+pub(crate) const ROW_LEN: usize = 128;
 /// Rows a segment gets unless `Options::peers` says otherwise.
 pub(crate) const DEFAULT_ROWS: u32 = 64;
 /// The most rows a segment may have.
 pub(crate) const MAX_ROWS: u32 = 4096;
 
-/// One attachment: a process's handles on one object. `#[repr(C)]`, one
-/// cache line, all zero when free.
+/// One attachment: a process's handles on one object. `#[repr(C)]`, two
+/// cache lines, all zero when free.
 ///
 /// **Protocol.** `pid` is the row's lock and its owner at once: a process
 /// takes a free row with a CAS `0 → pid` (so a process that dies right after
@@ -266,6 +268,7 @@ pub(crate) struct Row {
     start: AtomicU64,
     /// 0, or a claimed position + 1 (see `ring::mpmc`).
     pub(crate) claims: [AtomicU64; CLAIMS],
+    _pad: [u64; 8],
 }
 
 #[cfg(not(loom))]

@@ -134,6 +134,7 @@ mod named {
             let g = Geometry { size: region.elem_size as usize, align: elem.align as usize };
             // SAFETY: `open` validated the header against this geometry.
             let ring = unsafe { ring_in(&region, g) };
+            ring.sweep_dead();
             Ok((Shared { ring, _memory: region.into_memory() }, g.size))
         }
     }

@@ -60,7 +60,8 @@ fn hostile_copy(image: &[u8], edits: &[(usize, u8)], len: usize) -> SegName {
 /// Offsets weighted towards the header, the attachment table and the
 /// control blocks, where one wrong number matters most.
 fn edits() -> impl Strategy<Value = Vec<(usize, u8)>> {
-    let at = prop_oneof![0usize..128, 128usize..4224, 4224usize..6000, any::<usize>()];
+    let table_end = common::CONTROL_OFFSET as usize;
+    let at = prop_oneof![0usize..128, 128usize..table_end, table_end..table_end + 2048, any::<usize>()];
     prop::collection::vec((at, any::<u8>()), 1..12)
 }
 

@@ -189,3 +189,19 @@ fn an_array_changed_by_a_child_and_opened_with_the_wrong_type_or_kind() {
     assert!(matches!(Value::<i32>::open(name.as_str()), Err(OpenError::KindMismatch { .. })));
     assert_eq!(Array::<i32>::open(name.as_str()).unwrap().len(), 10);
 }
+
+#[test]
+fn a_lock_word_naming_a_process_that_is_not_attached_is_taken_over() {
+    let _s = serial();
+    let name = SegName::new("forged-lock");
+    let v = Value::<Page>::create(name.as_str(), Page([3; 512])).unwrap();
+    // Forge the lock word (the control block's first word): held by pid 1,
+    // which runs but is not attached to this segment.
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(name.path()).unwrap();
+    f.write_all_at(&1u32.to_le_bytes(), common::CONTROL_OFFSET).unwrap();
+    v.store(Page([4; 512])); // would wait for ever on a live holder
+    let died = v.lock().expect_err("the forged holder is reported");
+    assert_eq!(died.pid(), 1);
+    assert_eq!(died.into_guard().0[0], 4);
+}

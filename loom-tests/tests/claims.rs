@@ -1,11 +1,10 @@
 //! Queue claims and death: a slot claimed by a process that dies before
 //! publishing is skipped, never delivered half-written, and a live
 //! process's claim is never taken for a dead one's. Catches:
-//! `procring_bug="sweep_early_positions"` (the sweep judges a dead
-//! process's claim by positions read before it saw the process dead, takes
-//! a claim won in between for one never won, clears it and frees the row:
-//! the slot is stuck, and the live sender's message behind it never comes).
-//! This model found that bug.
+//! `procring_bug="recover_ignores_liveness"` (recovery takes any announced
+//! claim for a dead one: it skips the live sender's slot while it writes,
+//! and the live message is lost). An earlier version of this model found a
+//! real bug in the sweep of dead claims (docs/design.md).
 #![cfg(loom)]
 
 mod common;

@@ -54,7 +54,8 @@
 //! a consumer's is released (the message it was reading is lost with it).
 //! Either way `abandoned` counts it. A waiter checks this on its thorough
 //! polls (before sleeping, and after every 50 ms slice), so a death is
-//! resolved within about one slice; `try_` calls check every 1024th time
+//! resolved within about two slices (a claim is looked into when two
+//! checks in a row find it unfinished); `try_` calls check every 1024th time
 //! they find the queue full or empty.
 //!
 //! # Memory ordering
@@ -311,11 +312,66 @@ pub(crate) struct Mpmc {
     claims: Option<Claims>,
 }
 
+/// Claim words `0..OWNED` of a row are each owned by one thread of the
+/// process, which announces in it with plain stores; the rest are taken per
+/// operation (a CAS), by threads without one and for a thread's second
+/// concurrent claim (say, two zero-copy guards).
+const OWNED: usize = 3;
+
 /// Where a process records its claims, and where it looks for others'.
 #[derive(Debug)]
 pub(crate) struct Claims {
     table: Table,
     mine: NonNull<Row>,
+    /// Process-local: the thread (its tag) owning each of the first
+    /// `OWNED` claim words; 0 = none.
+    owners: [AtomicU64; OWNED],
+    /// Process-local: the blocking claims (encoded as in the claim words)
+    /// the last check found unfinished. Only a claim found unfinished twice
+    /// in a row is looked into: a live process finishes a claim in
+    /// nanoseconds, and looking (a scan of the table and a `/proc` read)
+    /// costs microseconds.
+    suspects: [AtomicU64; 2],
+}
+
+/// A tag for the calling thread, unique in this process, and whether a
+/// tag's thread still runs (its owned claim words can be handed on once it
+/// has exited). `None` while the thread is being torn down.
+#[cfg(not(loom))]
+mod thread_tags {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    use crate::sync::{AtomicU64, Ordering};
+
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    static LIVE: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
+
+    struct Tag(u64);
+
+    impl Drop for Tag {
+        fn drop(&mut self) {
+            if let Some(live) = LIVE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                live.remove(&self.0);
+            }
+        }
+    }
+
+    thread_local! {
+        static TAG: Tag = {
+            let tag = NEXT.fetch_add(1, Ordering::Relaxed);
+            LIVE.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashSet::new).insert(tag);
+            Tag(tag)
+        };
+    }
+
+    pub(super) fn current() -> Option<u64> {
+        TAG.try_with(|t| t.0).ok()
+    }
+
+    pub(super) fn alive(tag: u64) -> bool {
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|l| l.contains(&tag))
+    }
 }
 
 impl Claims {
@@ -323,7 +379,43 @@ impl Claims {
     /// `mine` is one of `table`'s rows, held by this process, and both stay
     /// valid while the ring is used.
     pub(crate) unsafe fn new(table: Table, mine: NonNull<Row>) -> Self {
-        Self { table, mine }
+        Self { table, mine, owners: Default::default(), suspects: Default::default() }
+    }
+
+    /// A claim word to announce in: the calling thread's own if it is free,
+    /// else one taken for this operation.
+    fn acquire(&self) -> &AtomicU64 {
+        #[cfg(not(loom))]
+        if let Some(w) = self.own() {
+            return w;
+        }
+        self.take()
+    }
+
+    /// The calling thread's own claim word, adopting a free one (or a
+    /// finished thread's) on first use; `None` if it has none or its word
+    /// holds a claim already.
+    #[cfg(not(loom))]
+    fn own(&self) -> Option<&AtomicU64> {
+        let tag = thread_tags::current()?;
+        let words = &self.mine().claims;
+        // Relaxed (all): `owners` is process-local bookkeeping, and an
+        // owned word is written by its owner thread only.
+        let free = |i: usize| (words[i].load(Ordering::Relaxed) == 0).then_some(&words[i]);
+        if let Some(i) = self.owners.iter().position(|o| o.load(Ordering::Relaxed) == tag) {
+            return free(i);
+        }
+        for (i, o) in self.owners.iter().enumerate() {
+            let owner = o.load(Ordering::Relaxed);
+            // A finished thread's word is free (it cleared it before it
+            // ended); its end is ordered before `alive` says so (a lock).
+            if (owner == 0 || (now_and_then() && !thread_tags::alive(owner)))
+                && o.compare_exchange(owner, tag, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                return free(i);
+            }
+        }
+        None
     }
 
     fn mine(&self) -> &Row {
@@ -331,11 +423,18 @@ impl Claims {
         unsafe { self.mine.as_ref() }
     }
 
-    /// A free claim word of this process's row. With all six in use (six
-    /// operations of this process under way at once), waits for one.
+    /// A free shared claim word of this process's row. With all of them in
+    /// use (that many extra operations of this process under way at once),
+    /// waits for one.
     fn take(&self) -> &AtomicU64 {
+        #[cfg(not(loom))]
+        let shared = &self.mine().claims[OWNED..];
+        // Under loom every word is shared: the models have one thread per
+        // made-up process, and they model the taking.
+        #[cfg(loom)]
+        let shared = &self.mine().claims[..];
         loop {
-            for w in &self.mine().claims {
+            for w in shared {
                 // Relaxed: the word is this process's; announcements made
                 // through it are ordered by the CAS on `tail`/`head`.
                 if w.load(Ordering::Relaxed) == 0
@@ -358,12 +457,20 @@ impl Claims {
         }
     }
 
+    /// Whether `claim`, found unfinished, was also found unfinished by the
+    /// previous check on this `side` (0: producers' claims, 1: consumers').
+    fn suspect(&self, side: usize, claim: u64) -> bool {
+        // Relaxed: a heuristic in process-local memory.
+        self.suspects[side].swap(claim, Ordering::Relaxed) == claim
+    }
+
     /// Whether `claim` is announced only by dead processes (at least one).
     fn claimed_only_by_dead(&self, claim: u64) -> bool {
         let mut dead = false;
         for row in self.table.rows() {
             // Acquire: pairs with the Release clear; see `clear`.
             if row.claims.iter().any(|w| w.load(Ordering::Acquire) == claim) {
+                #[cfg(not(procring_bug = "recover_ignores_liveness"))]
                 if row.alive() {
                     return false;
                 }
@@ -457,8 +564,8 @@ impl Mpmc {
     /// Claims a free slot for writing, if there is one now.
     #[inline]
     fn claim_send_now(&self) -> Result<u64, Stop> {
-        let word = self.claims.as_ref().map(Claims::take);
-        let got = self.claim_send_announcing(word);
+        let mut word = None;
+        let got = self.claim_send_announcing(&mut word);
         if got.is_err() {
             if let Some(w) = word {
                 w.store(0, Ordering::Relaxed);
@@ -467,8 +574,18 @@ impl Mpmc {
         got
     }
 
+    /// The claim word to announce in, taken on first use: an attempt that
+    /// finds the ring full (or empty) never touches one.
     #[inline(always)]
-    fn claim_send_announcing(&self, word: Option<&AtomicU64>) -> Result<u64, Stop> {
+    fn word<'a>(&'a self, word: &mut Option<&'a AtomicU64>) -> Option<&'a AtomicU64> {
+        if word.is_none() {
+            *word = self.claims.as_ref().map(Claims::acquire);
+        }
+        *word
+    }
+
+    #[inline(always)]
+    fn claim_send_announcing<'a>(&'a self, word: &mut Option<&'a AtomicU64>) -> Result<u64, Stop> {
         let ctl = self.ctl();
         let mut tail = ctl.tail.load(Ordering::Relaxed);
         loop {
@@ -480,7 +597,7 @@ impl Mpmc {
             let seq = self.slots.seq(self.idx(tail)).load(Ordering::Acquire);
             let diff = (seq & !SKIP).wrapping_sub(tail) as i64;
             if diff == 0 {
-                if let Some(w) = word {
+                if let Some(w) = self.word(word) {
                     w.store(tail + 1, Ordering::Relaxed); // announce the claim
                 }
                 // Release: the announcement above is visible to whoever
@@ -544,8 +661,8 @@ impl Mpmc {
 
     #[inline]
     fn claim_recv_now(&self) -> Result<u64, Stop> {
-        let word = self.claims.as_ref().map(Claims::take);
-        let got = self.claim_recv_announcing(word);
+        let mut word = None;
+        let got = self.claim_recv_announcing(&mut word);
         if got.is_err() {
             if let Some(w) = word {
                 w.store(0, Ordering::Relaxed);
@@ -555,7 +672,7 @@ impl Mpmc {
     }
 
     #[inline(always)]
-    fn claim_recv_announcing(&self, word: Option<&AtomicU64>) -> Result<u64, Stop> {
+    fn claim_recv_announcing<'a>(&'a self, word: &mut Option<&'a AtomicU64>) -> Result<u64, Stop> {
         let ctl = self.ctl();
         let mut head = ctl.head.load(Ordering::Relaxed);
         loop {
@@ -563,7 +680,7 @@ impl Mpmc {
             let seq = self.slots.seq(self.idx(head)).load(Ordering::Acquire);
             let diff = (seq & !SKIP).wrapping_sub(head + 1) as i64;
             if diff == 0 {
-                if let Some(w) = word {
+                if let Some(w) = self.word(word) {
                     w.store((head + 1) | RECV_CLAIM, Ordering::Relaxed); // announce the claim
                 }
                 // Release: as in `claim_send_announcing`.
@@ -620,24 +737,14 @@ impl Mpmc {
     /// Whether a `try_` call that found nothing to do should look for a dead
     /// process's claim: every 1024th such call in a thread.
     fn now_and_then(&self) -> bool {
-        #[cfg(not(loom))]
-        {
-            thread_local!(static MISSES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
-            self.claims.is_some()
-                && MISSES.with(|m| {
-                    m.set(m.get().wrapping_add(1));
-                    m.get() % 1024 == 0
-                })
-        }
-        #[cfg(loom)]
-        false
+        self.claims.is_some() && now_and_then()
     }
 
     /// Resolves claims whose process died where they block the queue: a
     /// producer's unpublished claim at `head` (consumers wait on it), a
     /// consumer's unreleased claim at `tail - capacity` (producers wait on
-    /// it). Then frees dead processes' rows whose claims are all resolved.
-    /// Returns whether it resolved a claim.
+    /// it). Then clears dead processes' resolved claim words, so that their
+    /// rows can be reused. Returns whether it resolved a claim.
     pub(crate) fn recover(&self) -> bool {
         let Some(c) = &self.claims else { return false };
         let ctl = self.ctl();
@@ -650,6 +757,7 @@ impl Mpmc {
         // A producer claimed `head` (tail is past it) and has not published.
         if tail > head
             && seq_of(head).load(Ordering::Acquire) == head
+            && c.suspect(0, head + 1)
             && c.claimed_only_by_dead(head + 1)
             // AcqRel: as a publish (Release) of an empty slot; fails if the
             // slot moved on meanwhile.
@@ -665,6 +773,7 @@ impl Mpmc {
             let seq = seq_of(q).load(Ordering::Acquire);
             if head > q
                 && seq & !SKIP == q + 1
+                && c.suspect(1, (q + 1) | RECV_CLAIM)
                 && c.claimed_only_by_dead((q + 1) | RECV_CLAIM)
                 && seq_of(q).compare_exchange(seq, q + self.capacity(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
@@ -673,17 +782,25 @@ impl Mpmc {
                 resolved = true;
             }
         }
-        #[cfg(not(procring_bug = "sweep_early_positions"))]
-        self.sweep(c, None);
-        #[cfg(procring_bug = "sweep_early_positions")]
-        self.sweep(c, Some((head, tail)));
+        if resolved {
+            self.sweep(c);
+        }
         resolved
     }
 
+    /// Clears dead processes' resolved claim words (when this process
+    /// attaches), so that their rows can be reused once the table is full.
+    pub(crate) fn sweep_dead(&self) {
+        if let Some(c) = &self.claims {
+            self.sweep(c);
+        }
+    }
+
     /// Clears dead processes' claim words for positions that are resolved
-    /// (published, released, or never won), and frees their rows once none
-    /// is left. A claim still blocking is left for `recover`.
-    fn sweep(&self, c: &Claims, _early: Option<(u64, u64)>) {
+    /// (published, released, or never won). A claim still blocking is left
+    /// for `recover`. The rows themselves stay, as the record of who died
+    /// (`procring ls`, stale segments), until an attacher needs the room.
+    fn sweep(&self, c: &Claims) {
         let ctl = self.ctl();
         for row in c.table.rows() {
             if row.pid().is_none() || row.alive() {
@@ -695,7 +812,6 @@ impl Mpmc {
             // make a claim won since look never won.
             let head = ctl.head.load(Ordering::Acquire);
             let tail = ctl.tail.load(Ordering::Acquire) & !CLOSED;
-            let (head, tail) = _early.unwrap_or((head, tail));
             for w in &row.claims {
                 let claim = w.load(Ordering::Acquire);
                 let pos = (claim & !RECV_CLAIM).wrapping_sub(1);
@@ -711,7 +827,6 @@ impl Mpmc {
                     let _ = w.compare_exchange(claim, 0, Ordering::Relaxed, Ordering::Relaxed);
                 }
             }
-            row.free_if_dead();
         }
     }
 
@@ -744,6 +859,21 @@ impl Mpmc {
             });
         outcome.unwrap_or(Err(Stop::Timeout))
     }
+}
+
+/// True on every 1024th call in a thread: for checks too costly to make on
+/// every miss.
+fn now_and_then() -> bool {
+    #[cfg(not(loom))]
+    {
+        thread_local!(static MISSES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+        MISSES.with(|m| {
+            m.set(m.get().wrapping_add(1));
+            m.get() % 1024 == 0
+        })
+    }
+    #[cfg(loom)]
+    false
 }
 
 /// The size of a control block, for layouts.

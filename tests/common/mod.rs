@@ -12,8 +12,8 @@ pub const NAME_VAR: &str = "PROCRING_TEST_SEGMENT";
 pub const ARG_VAR: &str = "PROCRING_TEST_ARG";
 
 /// Where a segment's control block starts with the default options: after
-/// the 128-byte header and the attachment table (64 rows of 64 bytes).
-pub const CONTROL_OFFSET: u64 = 128 + 64 * 64;
+/// the 128-byte header and the attachment table (64 rows of 128 bytes).
+pub const CONTROL_OFFSET: u64 = 128 + 64 * 128;
 
 /// A unique segment name, unlinked when dropped (also when a test panics).
 pub struct SegName(pub String);
