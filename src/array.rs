@@ -20,11 +20,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::cells::{Block, Cells};
+use crate::cells::{locked, try_locked, Block, Cells};
 use crate::error::{OutOfBounds, OwnerDied, TryLockError};
 
 /// A fixed-length shared array of `T`, in a named segment or in this process.
@@ -150,29 +150,17 @@ impl<T: Pod> Array<T> {
     /// `Err` carries the guard too: the lock is held, and the previous
     /// holder died holding it (see [`OwnerDied`]).
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, OwnerDied<ArrayGuard<'_, T>>> {
-        let (guard, died) = self.acquire(Block::Until(None)).expect("waits without a deadline");
-        match died {
-            None => Ok(guard),
-            Some(pid) => Err(OwnerDied::new(pid, guard)),
-        }
+        locked(self.acquire(Block::Until(None)))
     }
 
     /// Takes the lock if no live process or thread holds it.
     pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
-        self.lock_or(Block::No)
+        try_locked(self.acquire(Block::No))
     }
 
     /// Takes the lock, waiting at most `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
-        self.lock_or(Block::Until(Some(Instant::now() + timeout)))
-    }
-
-    fn lock_or(&self, block: Block) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
-        match self.acquire(block) {
-            None => Err(TryLockError::WouldBlock),
-            Some((guard, None)) => Ok(guard),
-            Some((guard, Some(pid))) => Err(OwnerDied::new(pid, guard).into()),
-        }
+        try_locked(self.acquire(Block::at_most(timeout)))
     }
 
     fn acquire(&self, block: Block) -> Option<(ArrayGuard<'_, T>, Option<u32>)> {

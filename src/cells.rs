@@ -19,6 +19,7 @@
 use std::ptr::NonNull;
 use std::time::Instant;
 
+use crate::error::{OwnerDied, TryLockError};
 use crate::memory::Memory;
 use crate::mutex::{RobustMutex, Taken};
 use crate::peer::Identity;
@@ -58,6 +59,31 @@ pub(crate) enum Block {
     No,
     /// Until the lock is free, or the deadline (if any) passes.
     Until(Option<Instant>),
+}
+
+impl Block {
+    /// Until the lock is free, or `timeout` from now.
+    pub(crate) fn at_most(timeout: std::time::Duration) -> Self {
+        Block::Until(Some(Instant::now() + timeout))
+    }
+}
+
+/// A guard taken without a deadline, as `lock()` returns it: `Err` when the
+/// previous holder died (the guard is inside).
+pub(crate) fn locked<G>(taken: Option<(G, Option<u32>)>) -> Result<G, OwnerDied<G>> {
+    match taken.expect("waits without a deadline") {
+        (guard, None) => Ok(guard),
+        (guard, Some(pid)) => Err(OwnerDied::new(pid, guard)),
+    }
+}
+
+/// A guard perhaps taken, as `try_lock()` and `lock_timeout()` return it.
+pub(crate) fn try_locked<G>(taken: Option<(G, Option<u32>)>) -> Result<G, TryLockError<G>> {
+    match taken {
+        None => Err(TryLockError::WouldBlock),
+        Some((guard, None)) => Ok(guard),
+        Some((guard, Some(pid))) => Err(OwnerDied::new(pid, guard).into()),
+    }
 }
 
 /// The memory behind one `Value` or `Array`, shared by its handles in this

@@ -33,11 +33,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::cells::{Block, Cells};
+use crate::cells::{locked, try_locked, Block, Cells};
 use crate::error::{OwnerDied, TryLockError};
 use crate::sync::{native_atomic, Native, Ordering};
 
@@ -175,29 +175,17 @@ impl<T: Pod> Value<T> {
     /// `Err` carries the guard too: the lock is held, and the previous
     /// holder died holding it (see [`OwnerDied`]).
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, OwnerDied<ValueGuard<'_, T>>> {
-        let (guard, died) = self.acquire(Block::Until(None)).expect("waits without a deadline");
-        match died {
-            None => Ok(guard),
-            Some(pid) => Err(OwnerDied::new(pid, guard)),
-        }
+        locked(self.acquire(Block::Until(None)))
     }
 
     /// Takes the lock if no live process or thread holds it.
     pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
-        self.lock_or(Block::No)
+        try_locked(self.acquire(Block::No))
     }
 
     /// Takes the lock, waiting at most `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
-        self.lock_or(Block::Until(Some(Instant::now() + timeout)))
-    }
-
-    fn lock_or(&self, block: Block) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
-        match self.acquire(block) {
-            None => Err(TryLockError::WouldBlock),
-            Some((guard, None)) => Ok(guard),
-            Some((guard, Some(pid))) => Err(OwnerDied::new(pid, guard).into()),
-        }
+        try_locked(self.acquire(Block::at_most(timeout)))
     }
 
     /// The lock for one of our own writes: a dead holder's news is left for

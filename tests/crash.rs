@@ -42,6 +42,14 @@ fn names(test: &str) -> Names {
     Names { queue: SegName::new(test), flag: SegName::new(&format!("{test}-flag")) }
 }
 
+/// One test's queue of `capacity`, the children's flag, and the names.
+fn setup(test: &str, capacity: usize) -> (Names, Queue<Msg>, Value<u64>) {
+    let n = names(test);
+    let q = Queue::<Msg>::create(n.queue.as_str(), capacity).unwrap();
+    let flag = Value::<u64>::create(n.flag.as_str(), 0).unwrap();
+    (n, q, flag)
+}
+
 /// Starts `role` and waits until it raises the flag to `round + 1`.
 fn start_and_wait(role: &str, n: &Names, flag: &Value<u64>, round: u64) -> Child {
     let mut child = spawn_child(role, n.queue.as_str(), n.flag.as_str());
@@ -115,9 +123,7 @@ fn child_entry() {
 #[test]
 fn a_sender_killed_between_reserve_and_commit_is_skipped_never_delivered_half_written() {
     let _s = serial();
-    let n = names("crash-reserve");
-    let q = Queue::<Msg>::create(n.queue.as_str(), 4).unwrap();
-    let flag = Value::<u64>::create(n.flag.as_str(), 0).unwrap();
+    let (n, q, flag) = setup("crash-reserve", 4);
     for round in 0..ROUNDS {
         kill(start_and_wait("reserve", &n, &flag, round));
         // Our own message goes in behind the dead child's claim.
@@ -137,9 +143,7 @@ fn a_sender_killed_between_reserve_and_commit_is_skipped_never_delivered_half_wr
 #[test]
 fn a_receiver_killed_while_reading_in_place_does_not_wedge_the_senders() {
     let _s = serial();
-    let n = names("crash-recv-ref");
-    let q = Queue::<Msg>::create(n.queue.as_str(), 2).unwrap();
-    let flag = Value::<u64>::create(n.flag.as_str(), 0).unwrap();
+    let (n, q, flag) = setup("crash-recv-ref", 2);
     for round in 0..ROUNDS {
         q.send([3 * round; 8]).unwrap();
         kill(start_and_wait("recv-ref", &n, &flag, round));
@@ -157,9 +161,7 @@ fn a_receiver_killed_while_reading_in_place_does_not_wedge_the_senders() {
 #[test]
 fn a_sender_killed_mid_stream_leaves_exactly_a_prefix_of_whole_messages() {
     let _s = serial();
-    let n = names("crash-stream");
-    let q = Queue::<Msg>::create(n.queue.as_str(), 64).unwrap();
-    let flag = Value::<u64>::create(n.flag.as_str(), 0).unwrap();
+    let (n, q, flag) = setup("crash-stream", 64);
     for round in 0..ROUNDS {
         let child = start_and_wait("stream", &n, &flag, round);
         // Receive a varying number of messages first, so the kill lands at
@@ -184,9 +186,7 @@ fn a_sender_killed_mid_stream_leaves_exactly_a_prefix_of_whole_messages() {
 #[test]
 fn a_receiver_killed_while_blocked_in_recv_takes_nothing_with_it() {
     let _s = serial();
-    let n = names("crash-blocked");
-    let q = Queue::<Msg>::create(n.queue.as_str(), 4).unwrap();
-    let flag = Value::<u64>::create(n.flag.as_str(), 0).unwrap();
+    let (n, q, flag) = setup("crash-blocked", 4);
     for round in 0..ROUNDS {
         kill(start_and_wait("blocked-recv", &n, &flag, round));
         q.send([round; 8]).unwrap();

@@ -564,12 +564,20 @@ impl Mpmc {
     /// Claims a free slot for writing, if there is one now.
     #[inline]
     fn claim_send_now(&self) -> Result<u64, Stop> {
+        self.with_word(|word| self.claim_send_announcing(word))
+    }
+
+    /// Runs a claim attempt with a claim word taken on its first use (see
+    /// [`Mpmc::word`]), and frees the word again if it claims nothing.
+    #[inline(always)]
+    fn with_word<'a>(
+        &'a self,
+        attempt: impl FnOnce(&mut Option<&'a AtomicU64>) -> Result<u64, Stop>,
+    ) -> Result<u64, Stop> {
         let mut word = None;
-        let got = self.claim_send_announcing(&mut word);
-        if got.is_err() {
-            if let Some(w) = word {
-                w.store(0, Ordering::Relaxed);
-            }
+        let got = attempt(&mut word);
+        if let (Err(_), Some(w)) = (&got, word) {
+            w.store(0, Ordering::Relaxed);
         }
         got
     }
@@ -659,16 +667,10 @@ impl Mpmc {
         }
     }
 
+    /// Claims a published slot for reading, if there is one now.
     #[inline]
     fn claim_recv_now(&self) -> Result<u64, Stop> {
-        let mut word = None;
-        let got = self.claim_recv_announcing(&mut word);
-        if got.is_err() {
-            if let Some(w) = word {
-                w.store(0, Ordering::Relaxed);
-            }
-        }
-        got
+        self.with_word(|word| self.claim_recv_announcing(word))
     }
 
     #[inline(always)]
