@@ -8,7 +8,8 @@
 //! |----------------|-------------------------------------------------|
 //! | `NONE` (0)     | nobody has taken the role yet                   |
 //! | `ATTACHED` (1) | a process holds the role; `pid`/`start` say who  |
-//! | `GONE` (2)     | the holder dropped its end (or was found dead)  |
+//! | `GONE` (2)     | the holder dropped its end                      |
+//! | `DIED` (3)     | the holder's process was found dead; `pid` says who |
 //!
 //! A process takes the role with a CAS from `NONE` or `GONE` to `ATTACHED`
 //! (a dead holder's slot is first moved to `GONE`), so at most one process
@@ -28,6 +29,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 const NONE: u32 = 0;
 const ATTACHED: u32 = 1;
 const GONE: u32 = 2;
+const DIED: u32 = 3;
 
 /// One role's record in a ring's shared control block. `#[repr(C)]`, 16 bytes.
 #[repr(C)]
@@ -70,7 +72,7 @@ impl PeerSlot {
             match s {
                 // Acquire on success: pairs with the previous holder's Release
                 // in `detach`, so its last stores are visible to the new one.
-                NONE | GONE => {
+                NONE | GONE | DIED => {
                     if self.state.compare_exchange(s, ATTACHED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                         self.pid.store(me.pid, Ordering::Relaxed);
                         self.start.store(me.start, Ordering::Relaxed);
@@ -81,7 +83,7 @@ impl PeerSlot {
                     if self.holder_alive() {
                         return Err(RoleTaken { pid: self.pid.load(Ordering::Relaxed) });
                     }
-                    self.mark_gone(ATTACHED);
+                    self.mark_died();
                 }
             }
         }
@@ -101,7 +103,7 @@ impl PeerSlot {
         match self.state.load(Ordering::Acquire) {
             NONE => PeerState::NotYet,
             ATTACHED if check_alive && !self.holder_alive() => {
-                self.mark_gone(ATTACHED);
+                self.mark_died();
                 PeerState::Gone
             }
             ATTACHED => PeerState::Attached,
@@ -109,15 +111,16 @@ impl PeerSlot {
         }
     }
 
-    /// The holder's process id, if one is attached.
-    #[allow(dead_code)] // read by `procring ls` once it lands
-    pub(crate) fn pid(&self) -> Option<u32> {
-        (self.state.load(Ordering::Acquire) == ATTACHED).then(|| self.pid.load(Ordering::Relaxed))
+    /// The pid of a holder whose process was found dead (rather than having
+    /// dropped its end), after checking whether the holder still runs.
+    pub(crate) fn died(&self) -> Option<u32> {
+        let _ = self.state(true);
+        (self.state.load(Ordering::Acquire) == DIED).then(|| self.pid.load(Ordering::Relaxed))
     }
 
-    fn mark_gone(&self, from: u32) {
+    fn mark_died(&self) {
         // Relaxed: a dead process publishes nothing we could synchronise with.
-        let _ = self.state.compare_exchange(from, GONE, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = self.state.compare_exchange(ATTACHED, DIED, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     fn holder_alive(&self) -> bool {
@@ -456,6 +459,7 @@ mod tests {
         assert_eq!(slot.state(true), PeerState::Attached);
         slot.detach();
         assert_eq!(slot.state(true), PeerState::Gone);
+        assert_eq!(slot.died(), None, "left, not died");
         slot.attach(Identity::this_process()).unwrap();
     }
 
@@ -468,6 +472,7 @@ mod tests {
         slot.attach(dead).unwrap();
         assert_eq!(slot.state(false), PeerState::Attached, "the cheap check does not look");
         assert_eq!(slot.state(true), PeerState::Gone);
+        assert_eq!(slot.died(), Some(dead.pid), "found dead: named");
         slot.attach(Identity::this_process()).unwrap();
     }
 }

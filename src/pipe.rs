@@ -150,6 +150,13 @@ impl Sender {
         self.wait.spin = spin;
     }
 
+    /// The receiving process's id if it died without dropping its end: the
+    /// reason behind a `Disconnected`. `None` while it runs, and if it
+    /// dropped its end.
+    pub fn peer_died(&self) -> Option<u32> {
+        self.shared.ctl(self.dir).peers.consumer.died()
+    }
+
     fn place(&mut self, len: usize, deadline: Option<Instant>, block: bool) -> Result<Place, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
         let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
@@ -325,6 +332,13 @@ impl Receiver {
     /// Sets how many spin-loop steps a blocked receive spins before sleeping.
     pub fn set_spin(&mut self, spin: u32) {
         self.wait.spin = spin;
+    }
+
+    /// The sending process's id if it died without dropping its end: the
+    /// reason behind a `Disconnected`. `None` while it runs, and if it
+    /// dropped its end.
+    pub fn peer_died(&self) -> Option<u32> {
+        self.shared.ctl(self.dir).peers.producer.died()
     }
 
     fn find(&mut self, deadline: Option<Instant>, block: bool) -> Result<Found, Stop> {
@@ -627,6 +641,13 @@ impl Connection {
     /// Splits the end into its halves (to use them from two threads).
     pub fn split(self) -> (Sender, Receiver) {
         (self.tx, self.rx)
+    }
+
+    /// The other end's process id if it died without dropping its end: the
+    /// reason behind a `Disconnected`. `None` while it runs, and if it
+    /// dropped its end.
+    pub fn peer_died(&self) -> Option<u32> {
+        self.rx.peer_died().or_else(|| self.tx.peer_died())
     }
 
     /// See [`Sender::send_bytes`].

@@ -153,6 +153,7 @@ fn a_sender_that_exits_is_drained_then_reported() {
     assert_eq!(rx.recv_bytes_timeout(LIMIT).unwrap(), b"one");
     assert_eq!(rx.recv_bytes_timeout(LIMIT).unwrap(), b"two");
     assert_eq!(rx.recv_bytes_timeout(LIMIT), Err(MessageRecvError::Disconnected));
+    assert_eq!(rx.peer_died(), Some(child.id()), "it exited without dropping its end: named");
     assert!(rx.poll(Duration::ZERO), "poll says a receive would not block");
     assert!(wait_child(&mut child, CHILD_LIMIT).success());
 }

@@ -159,7 +159,11 @@ fn consumer_sees_producer_leave(how: &str) {
     assert_eq!(rx.recv_timeout(RECV_LIMIT), Err(RecvTimeoutError::Disconnected));
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     assert!(rx.is_disconnected());
+    // Why: a producer that exited without dropping its end died; one that
+    // dropped it left.
+    let died = rx.peer_died();
     assert!(wait_child(&mut child, CHILD_LIMIT).success());
+    assert_eq!(died, (how == "exit").then(|| child.id()));
 }
 
 #[test]
@@ -191,6 +195,7 @@ fn a_consumer_that_exits_wakes_a_producer_blocked_on_a_full_ring() {
     // The child took one and exited; the ring (4) filled behind it.
     assert_eq!(sent, 5);
     assert_eq!(tx.try_send(99), Err(TrySendError::Disconnected(99)));
+    assert_eq!(tx.peer_died(), Some(child.id()), "the consumer exited without dropping its end");
     assert!(wait_child(&mut child, CHILD_LIMIT).success());
 }
 

@@ -307,6 +307,13 @@ impl<T: Pod> Producer<T> {
         self.ring.ctl().peers.consumer.state(true) == PeerState::Gone
     }
 
+    /// The consumer's process id if its process died without dropping its
+    /// end (a crash, SIGKILL, `exit`): the reason behind a `Disconnected`.
+    /// `None` while it runs, and if it dropped its end.
+    pub fn peer_died(&self) -> Option<u32> {
+        self.ring.ctl().peers.consumer.died()
+    }
+
     /// Sets how many spin-loop steps a blocked send spins before it sleeps;
     /// `u32::MAX` spins forever (busy-poll: lowest latency, one core busy).
     pub fn set_spin(&mut self, spin: u32) {
@@ -721,6 +728,13 @@ impl<T: Pod> Consumer<T> {
     /// Messages it sent before going can still be received.
     pub fn is_disconnected(&self) -> bool {
         self.ring.ctl().peers.producer.state(true) == PeerState::Gone
+    }
+
+    /// The producer's process id if its process died without dropping its
+    /// end (a crash, SIGKILL, `exit`): the reason behind a `Disconnected`.
+    /// `None` while it runs, and if it dropped its end.
+    pub fn peer_died(&self) -> Option<u32> {
+        self.ring.ctl().peers.producer.died()
     }
 
     /// Sets how many spin-loop steps a blocked receive spins before it
