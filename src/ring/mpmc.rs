@@ -351,6 +351,8 @@ mod thread_tags {
 
     impl Drop for Tag {
         fn drop(&mut self) {
+            // From here on the thread has no tag: it takes shared words.
+            CACHED.with(|c| c.set(0));
             if let Some(live) = LIVE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
                 live.remove(&self.0);
             }
@@ -363,10 +365,24 @@ mod thread_tags {
             LIVE.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashSet::new).insert(tag);
             Tag(tag)
         };
+        /// `TAG`'s value once known: a const thread-local without a
+        /// destructor is one load, where `TAG` is a lazily initialised one.
+        static CACHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 
+    #[inline]
     pub(super) fn current() -> Option<u64> {
-        TAG.try_with(|t| t.0).ok()
+        match CACHED.with(|c| c.get()) {
+            0 => first(),
+            tag => Some(tag),
+        }
+    }
+
+    #[cold]
+    fn first() -> Option<u64> {
+        let tag = TAG.try_with(|t| t.0).ok()?;
+        CACHED.with(|c| c.set(tag));
+        Some(tag)
     }
 
     pub(super) fn alive(tag: u64) -> bool {
@@ -384,6 +400,7 @@ impl Claims {
 
     /// A claim word to announce in: the calling thread's own if it is free,
     /// else one taken for this operation.
+    #[inline]
     fn acquire(&self) -> &AtomicU64 {
         #[cfg(not(loom))]
         if let Some(w) = self.own() {
@@ -396,6 +413,7 @@ impl Claims {
     /// finished thread's) on first use; `None` if it has none or its word
     /// holds a claim already.
     #[cfg(not(loom))]
+    #[inline]
     fn own(&self) -> Option<&AtomicU64> {
         let tag = thread_tags::current()?;
         let words = &self.mine().claims;
