@@ -19,7 +19,7 @@ use crate::error::{CreateError, RecvError, RecvTimeoutError, SendError, SendTime
 use crate::memory::Memory;
 #[cfg(not(loom))]
 use crate::memory::{local_barrier, HeapBlock};
-use crate::ring::mpmc::{self, Geometry, Mpmc, PayloadMut, PayloadRef, Stop};
+use crate::ring::mpmc::{self, Claim, Geometry, Mpmc, PayloadMut, PayloadRef, Stop};
 #[cfg(loom)]
 use crate::sync::Barrier;
 use crate::wait::Wait;
@@ -287,7 +287,7 @@ impl<T: Pod> Queue<T> {
     }
 
     #[inline(always)]
-    fn write_publish(&self, pos: u64, value: T) {
+    fn write_publish(&self, pos: Claim, value: T) {
         let payload = self.ring().payload_mut(pos);
         #[cfg(not(procring_bug = "queue_seq_before_write"))]
         {
@@ -307,7 +307,7 @@ impl<T: Pod> Queue<T> {
     }
 
     #[inline(always)]
-    fn read_release(&self, pos: u64) -> T {
+    fn read_release(&self, pos: Claim) -> T {
         let payload = self.ring().payload_ref(pos);
         // SAFETY: we claimed `pos` for reading: its payload is published and
         // ours until we release it; aligned and sized for `T`, and any bits
@@ -596,12 +596,12 @@ impl<T: Pod> Queue<T> {
 /// [`commit`](Self::commit). Dropped uncommitted, it sends nothing.
 pub struct SendSlot<'a, T: Pod> {
     queue: &'a Queue<T>,
-    pos: u64,
+    pos: Claim,
     payload: Option<PayloadMut>,
 }
 
 impl<'a, T: Pod> SendSlot<'a, T> {
-    fn new(queue: &'a Queue<T>, pos: u64) -> Self {
+    fn new(queue: &'a Queue<T>, pos: Claim) -> Self {
         Self { queue, pos, payload: Some(queue.ring().payload_mut(pos)) }
     }
 
@@ -653,12 +653,12 @@ impl<T: Pod> fmt::Debug for SendSlot<'_, T> {
 /// this guard drops.
 pub struct RecvRef<'a, T: Pod> {
     queue: &'a Queue<T>,
-    pos: u64,
+    pos: Claim,
     payload: Option<PayloadRef>,
 }
 
 impl<'a, T: Pod> RecvRef<'a, T> {
-    fn new(queue: &'a Queue<T>, pos: u64) -> Self {
+    fn new(queue: &'a Queue<T>, pos: Claim) -> Self {
         Self { queue, pos, payload: Some(queue.ring().payload_ref(pos)) }
     }
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::error::{CreateError, MessageRecvError, MessageSendError};
 use crate::layout::TypeInfo;
 use crate::queue::{check_capacity, Shared};
-use crate::ring::mpmc::{Geometry, Stop};
+use crate::ring::mpmc::{Claim, Geometry, Stop};
 use crate::wait::Wait;
 
 /// Bytes of the length prefix in a slot.
@@ -170,7 +170,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         Ok(bytes)
     }
 
-    fn put(&self, claim: Result<u64, Stop>, bytes: &[u8]) -> Result<(), MessageSendError> {
+    fn put(&self, claim: Result<Claim, Stop>, bytes: &[u8]) -> Result<(), MessageSendError> {
         let ring = &self.shared.ring;
         let pos = claim.map_err(|stop| match stop {
             Stop::NotNow => MessageSendError::Full,
@@ -189,7 +189,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         Ok(())
     }
 
-    fn take(&self, claim: Result<u64, Stop>) -> Result<T, MessageRecvError> {
+    fn take(&self, claim: Result<Claim, Stop>) -> Result<T, MessageRecvError> {
         let ring = &self.shared.ring;
         let pos = claim.map_err(|stop| match stop {
             Stop::NotNow => MessageRecvError::Empty,

@@ -54,3 +54,28 @@ fn a_dead_receivers_claim_is_released_so_senders_are_not_wedged() {
         assert_eq!(receiver.abandoned(), 1);
     });
 }
+
+#[test]
+fn two_threads_of_one_process_leave_every_claim_word_free() {
+    common::model(|| {
+        let q = queue(2, 2);
+        let sender = std::sync::Arc::new(Process::attach(&q, 8));
+        let receiver = Process::attach(&q, 9);
+        // Both threads may announce position 0; one wins it, the other moves
+        // on to 1. Each must clear its own word, not the other's.
+        let other = {
+            let sender = sender.clone();
+            thread::spawn(move || assert!(sender.try_send(1)))
+        };
+        assert!(sender.try_send(2));
+        other.join().unwrap();
+        assert_eq!(sender.claims_in_use(), 0, "a finished claim left its word taken");
+        let mut got = Vec::new();
+        while let Some(v) = receiver.recv(Some(0)) {
+            got.push(v);
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert_eq!(receiver.claims_in_use(), 0);
+    });
+}

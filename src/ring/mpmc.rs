@@ -287,6 +287,14 @@ impl Slots {
 // The protocol
 // ---------------------------------------------------------------------------
 
+/// A claimed position, and which of this process's claim words announces
+/// it (to clear exactly that one when the claim is finished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claim {
+    pub(crate) pos: u64,
+    word: Option<u8>,
+}
+
 /// Why a claim did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stop {
@@ -465,14 +473,20 @@ impl Claims {
         }
     }
 
-    /// Clears the word announcing `claim`, after the slot was published or
-    /// released.
-    fn clear(&self, claim: u64) {
-        if let Some(w) = self.mine().claims.iter().find(|w| w.load(Ordering::Relaxed) == claim) {
+    /// Clears the word that announced a claim, after its slot was published
+    /// or released. Exactly that word: another thread's word may hold the
+    /// same value for a moment (announced before a CAS it then lost).
+    fn clear(&self, word: Option<u8>) {
+        if let Some(i) = word {
             // Release: whoever reads the word cleared also sees the publish
             // or release before it.
-            w.store(0, Ordering::Release);
+            self.mine().claims[usize::from(i)].store(0, Ordering::Release);
         }
+    }
+
+    /// Which of this process's claim words `w` is.
+    fn index_of(&self, w: &AtomicU64) -> Option<u8> {
+        self.mine().claims.iter().position(|x| std::ptr::eq(x, w)).map(|i| i as u8)
     }
 
     /// Whether `claim`, found unfinished, was also found unfinished by the
@@ -572,7 +586,7 @@ impl Mpmc {
     /// Claims a free slot for writing, if there is one now; every so often
     /// when there is none, first resolves a dead process's claim.
     #[inline]
-    pub(crate) fn try_claim_send(&self) -> Result<u64, Stop> {
+    pub(crate) fn try_claim_send(&self) -> Result<Claim, Stop> {
         match self.claim_send_now() {
             Err(Stop::NotNow) if self.now_and_then() && self.recover() => self.claim_send_now(),
             other => other,
@@ -581,7 +595,7 @@ impl Mpmc {
 
     /// Claims a free slot for writing, if there is one now.
     #[inline]
-    fn claim_send_now(&self) -> Result<u64, Stop> {
+    fn claim_send_now(&self) -> Result<Claim, Stop> {
         self.with_word(|word| self.claim_send_announcing(word))
     }
 
@@ -591,13 +605,20 @@ impl Mpmc {
     fn with_word<'a>(
         &'a self,
         attempt: impl FnOnce(&mut Option<&'a AtomicU64>) -> Result<u64, Stop>,
-    ) -> Result<u64, Stop> {
+    ) -> Result<Claim, Stop> {
         let mut word = None;
-        let got = attempt(&mut word);
-        if let (Err(_), Some(w)) = (&got, word) {
-            w.store(0, Ordering::Relaxed);
+        match attempt(&mut word) {
+            Ok(pos) => {
+                let word = word.and_then(|w| self.claims.as_ref().and_then(|c| c.index_of(w)));
+                Ok(Claim { pos, word })
+            }
+            Err(e) => {
+                if let Some(w) = word {
+                    w.store(0, Ordering::Relaxed);
+                }
+                Err(e)
+            }
         }
-        got
     }
 
     /// The claim word to announce in, taken on first use: an attempt that
@@ -650,26 +671,27 @@ impl Mpmc {
 
     /// The payload of a slot this handle has claimed for writing.
     #[inline(always)]
-    pub(crate) fn payload_mut(&self, pos: u64) -> PayloadMut {
-        self.slots.payload_mut(self.idx(pos))
+    pub(crate) fn payload_mut(&self, claim: Claim) -> PayloadMut {
+        self.slots.payload_mut(self.idx(claim.pos))
     }
 
     /// The payload of a slot this handle has claimed for reading.
     #[inline(always)]
-    pub(crate) fn payload_ref(&self, pos: u64) -> PayloadRef {
-        self.slots.payload_ref(self.idx(pos))
+    pub(crate) fn payload_ref(&self, claim: Claim) -> PayloadRef {
+        self.slots.payload_ref(self.idx(claim.pos))
     }
 
     /// Publishes a claimed slot: `commit` with a message, or without one
     /// (an abandoned claim, which consumers skip).
     #[inline]
-    pub(crate) fn publish(&self, pos: u64, commit: bool) {
+    pub(crate) fn publish(&self, claim: Claim, commit: bool) {
+        let pos = claim.pos;
         let seq = if commit { pos + 1 } else { (pos + 1) | SKIP };
         // Release: pairs with the consumer's Acquire load of `seq`; the
         // payload written before is visible to whoever claims the slot.
         self.slots.seq(self.idx(pos)).store(seq, Ordering::Release);
         if let Some(c) = &self.claims {
-            c.clear(pos + 1);
+            c.clear(claim.word);
         }
         self.ctl().not_empty.notify(self.barrier);
     }
@@ -678,7 +700,7 @@ impl Mpmc {
     /// published without a message are released and passed over); every so
     /// often when there is none, first resolves a dead process's claim.
     #[inline]
-    pub(crate) fn try_claim_recv(&self) -> Result<u64, Stop> {
+    pub(crate) fn try_claim_recv(&self) -> Result<Claim, Stop> {
         match self.claim_recv_now() {
             Err(Stop::NotNow) if self.now_and_then() && self.recover() => self.claim_recv_now(),
             other => other,
@@ -687,7 +709,7 @@ impl Mpmc {
 
     /// Claims a published slot for reading, if there is one now.
     #[inline]
-    fn claim_recv_now(&self) -> Result<u64, Stop> {
+    fn claim_recv_now(&self) -> Result<Claim, Stop> {
         self.with_word(|word| self.claim_recv_announcing(word))
     }
 
@@ -740,10 +762,10 @@ impl Mpmc {
 
     /// Releases a slot this handle has read, for the next lap's producer.
     #[inline]
-    pub(crate) fn release(&self, pos: u64) {
-        self.release_slot(pos);
+    pub(crate) fn release(&self, claim: Claim) {
+        self.release_slot(claim.pos);
         if let Some(c) = &self.claims {
-            c.clear((pos + 1) | RECV_CLAIM);
+            c.clear(claim.word);
         }
     }
 
@@ -851,7 +873,7 @@ impl Mpmc {
     }
 
     /// Claims a slot for writing, waiting for room until `deadline`.
-    pub(crate) fn claim_send(&self, wait: &Wait, deadline: Option<Instant>) -> Result<u64, Stop> {
+    pub(crate) fn claim_send(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
         match self.try_claim_send() {
             Err(Stop::NotNow) => {}
             other => return other,
@@ -866,7 +888,7 @@ impl Mpmc {
     }
 
     /// Claims a published slot for reading, waiting until `deadline`.
-    pub(crate) fn claim_recv(&self, wait: &Wait, deadline: Option<Instant>) -> Result<u64, Stop> {
+    pub(crate) fn claim_recv(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
         match self.try_claim_recv() {
             Err(Stop::NotNow) => {}
             other => return other,
@@ -944,6 +966,13 @@ pub mod claims_model {
         _shared: Arc<Shared>,
     }
 
+    // SAFETY: as a `Queue`'s handles: the ring's pointers point into
+    // `_shared`, kept alive here, and the protocol makes use from several
+    // threads sound (which is what the models check).
+    unsafe impl Send for Process {}
+    // SAFETY: as above.
+    unsafe impl Sync for Process {}
+
     impl Process {
         /// Attaches made-up process `pid` (> 0).
         pub fn attach(shared: &Arc<Shared>, pid: u32) -> Self {
@@ -968,8 +997,8 @@ pub mod claims_model {
             Self { ring, pid, _shared: shared.clone() }
         }
 
-        fn write(&self, pos: u64, words: usize, value: u64) {
-            let p = self.ring.payload_mut(pos);
+        fn write(&self, claim: Claim, words: usize, value: u64) {
+            let p = self.ring.payload_mut(claim);
             for i in 0..words {
                 // SAFETY: a claimed slot's payload of LOOM_WORDS words.
                 unsafe { p.ptr.cast::<u64>().add(i).write(value) };
@@ -979,9 +1008,9 @@ pub mod claims_model {
 
         /// Sends `value` in all of a slot's words, if there is room now.
         pub fn try_send(&self, value: u64) -> bool {
-            let Ok(pos) = self.ring.claim_send_now() else { return false };
-            self.write(pos, LOOM_WORDS, value);
-            self.ring.publish(pos, true);
+            let Ok(claim) = self.ring.claim_send_now() else { return false };
+            self.write(claim, LOOM_WORDS, value);
+            self.ring.publish(claim, true);
             true
         }
 
@@ -1005,8 +1034,8 @@ pub mod claims_model {
 
         /// Claims a message, reads part of it, and dies.
         pub fn recv_and_die(&self) {
-            let pos = self.ring.claim_recv_now().expect("a message to claim");
-            let p = self.ring.payload_ref(pos);
+            let claim = self.ring.claim_recv_now().expect("a message to claim");
+            let p = self.ring.payload_ref(claim);
             // SAFETY: a claimed slot's payload.
             let _first = unsafe { p.ptr.cast::<u64>().read() };
             crate::peer::loom_kill(self.pid);
@@ -1014,8 +1043,8 @@ pub mod claims_model {
 
         /// Claims a slot, writes half of it, and dies.
         pub fn claim_and_die(&self, value: u64) {
-            let pos = self.ring.claim_send_now().expect("room to claim");
-            self.write(pos, LOOM_WORDS / 2, value);
+            let claim = self.ring.claim_send_now().expect("room to claim");
+            self.write(claim, LOOM_WORDS / 2, value);
             crate::peer::loom_kill(self.pid);
         }
 
@@ -1027,13 +1056,13 @@ pub mod claims_model {
         pub fn recv(&self, mut tries: Option<u32>) -> Option<u64> {
             loop {
                 match self.ring.claim_recv_now() {
-                    Ok(pos) => {
-                        let p = self.ring.payload_ref(pos);
+                    Ok(claim) => {
+                        let p = self.ring.payload_ref(claim);
                         // SAFETY: a claimed slot's payload of LOOM_WORDS words.
                         let words: Vec<u64> =
                             (0..LOOM_WORDS).map(|i| unsafe { p.ptr.cast::<u64>().add(i).read() }).collect();
                         p.end();
-                        self.ring.release(pos);
+                        self.ring.release(claim);
                         assert!(
                             words.iter().all(|&w| w == words[0]),
                             "a half-written message was delivered: {words:?}"
@@ -1061,6 +1090,12 @@ pub mod claims_model {
         /// Claims resolved because their process died.
         pub fn abandoned(&self) -> u64 {
             self.ring.abandoned()
+        }
+
+        /// This process's claim words that are not free.
+        pub fn claims_in_use(&self) -> usize {
+            let c = self.ring.claims.as_ref().expect("a model queue records claims");
+            c.mine().claims.iter().filter(|w| w.load(Ordering::Relaxed) != 0).count()
         }
     }
 }
