@@ -41,6 +41,17 @@ pub(crate) const CONTROL_LEN: usize = 128;
 #[cfg(not(loom))]
 const _: () = assert!(std::mem::size_of::<Control>() == CONTROL_LEN);
 
+/// Where `procring inspect` finds the lock word and the seqlock's `seq` in
+/// a control block (`SeqLock` is one `u64`).
+#[cfg(not(loom))]
+pub(crate) mod offsets {
+    use super::Control;
+    use std::mem::offset_of;
+
+    pub(crate) const LOCK_WORD: usize = offset_of!(Control, mutex) + crate::mutex::STATE_OFFSET;
+    pub(crate) const SEQ: usize = offset_of!(Control, seq);
+}
+
 /// `u64` words in one seqlock copy of `len` elements of `size` bytes.
 pub(crate) fn copy_words(len: usize, size: usize) -> Option<usize> {
     Some(len.checked_mul(size)?.div_ceil(8))
@@ -115,26 +126,21 @@ struct LocalHolder {
 }
 
 impl LocalHolder {
-    #[cfg(not(loom))]
-    fn tag() -> u64 {
-        use crate::sync::Ordering;
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        thread_local!(static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
-        TAG.with(|t| *t)
-    }
-
     /// Whether the calling thread holds the lock.
     fn is_me(&self) -> bool {
         // Relaxed: only this thread ever stores its own tag.
         #[cfg(not(loom))]
-        return self.thread.load(crate::sync::Ordering::Relaxed) == Self::tag();
+        return crate::thread_tag::current().is_some_and(|tag| self.thread.load(crate::sync::Ordering::Relaxed) == tag);
         #[cfg(loom)]
         false
     }
 
     fn set(&self, held: bool) {
         #[cfg(not(loom))]
-        self.thread.store(if held { Self::tag() } else { 0 }, crate::sync::Ordering::Relaxed);
+        {
+            let tag = crate::thread_tag::current().filter(|_| held).unwrap_or(0);
+            self.thread.store(tag, crate::sync::Ordering::Relaxed);
+        }
         #[cfg(loom)]
         let _ = held;
     }

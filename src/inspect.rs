@@ -138,38 +138,41 @@ unsafe fn word(ctl: *const u8, off: usize) -> u64 {
 /// # Safety
 /// `ctl` is the start of a validated control block of `kind`.
 unsafe fn counters(kind: Kind, ctl: *const u8) -> Vec<(&'static str, u64)> {
-    // Offsets are those the control blocks' layouts assert (tail at 0,
-    // head at 128 in both rings; the mutex at 0 and `seq` at 64 in a value).
-    // SAFETY: each offset is an aligned word within that layout.
+    use crate::ring::{mpmc, spsc};
+    use std::mem::offset_of;
+    let (spsc_tail, spsc_head) = (offset_of!(spsc::Control, tail), offset_of!(spsc::Control, head));
+    // SAFETY: each offset is an aligned word of that kind's control block,
+    // taken from the layout itself.
     unsafe {
         match kind {
             Kind::Spsc => {
-                let (tail, head) = (word(ctl, 0), word(ctl, 128));
+                let (tail, head) = (word(ctl, spsc_tail), word(ctl, spsc_head));
                 vec![("sent", tail), ("received", head), ("queued", tail.wrapping_sub(head))]
             }
             Kind::Queue => {
-                let (tail, head) = (word(ctl, 0), word(ctl, 128));
+                let (tail, head) = (word(ctl, mpmc::offsets::TAIL), word(ctl, mpmc::offsets::HEAD));
                 let open_tail = tail & !(1 << 63);
                 vec![
                     ("sent", open_tail),
                     ("received", head),
                     ("queued", open_tail.saturating_sub(head)),
                     ("closed", tail >> 63),
-                    ("skipped", word(ctl, 512)),
-                    ("abandoned", word(ctl, 520)),
+                    ("skipped", word(ctl, mpmc::offsets::SKIPPED)),
+                    ("abandoned", word(ctl, mpmc::offsets::ABANDONED)),
                 ]
             }
             Kind::Pipe => {
-                let second = std::mem::size_of::<crate::ring::spsc::Control>();
-                let used = |c: *const u8| word(c, 0).wrapping_sub(word(c, 128));
+                let second = std::mem::size_of::<spsc::Control>();
+                let used = |c: *const u8| word(c, spsc_tail).wrapping_sub(word(c, spsc_head));
                 vec![
                     ("bytes queued, creator to opener", used(ctl)),
                     ("bytes queued, opener to creator", used(ctl.add(second))),
                 ]
             }
             Kind::Value | Kind::Array => {
-                let state = ctl.cast::<u32>().read_volatile();
-                vec![("lock holder pid", u64::from(state & !(1 << 31))), ("seqlock writes", word(ctl, 64) / 2)]
+                let state = ctl.add(crate::cells::offsets::LOCK_WORD).cast::<u32>().read_volatile();
+                let writes = word(ctl, crate::cells::offsets::SEQ) / 2;
+                vec![("lock holder pid", u64::from(crate::mutex::holder_of(state))), ("seqlock writes", writes)]
             }
         }
     }

@@ -52,6 +52,8 @@ mod seqlock;
 #[cfg(all(feature = "serde", not(loom)))]
 mod serde_queue;
 mod sync;
+#[cfg(not(loom))]
+mod thread_tag;
 mod value;
 mod wait;
 

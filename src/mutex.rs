@@ -77,6 +77,16 @@ pub(crate) struct RobustMutex {
     owner: AtomicU64,
 }
 
+/// Where the lock word is in a `RobustMutex`, for `procring inspect`.
+#[cfg(not(loom))]
+pub(crate) const STATE_OFFSET: usize = std::mem::offset_of!(RobustMutex, state);
+
+/// The lock word's pid part (the holder), without the contended mark.
+#[cfg(not(loom))]
+pub(crate) fn holder_of(state: u32) -> u32 {
+    state & !CONTENDED
+}
+
 /// How the lock was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Taken {
@@ -188,15 +198,6 @@ impl RobustMutex {
     pub(crate) fn take_died(&self) -> Option<u32> {
         // Relaxed: only the holder touches `died`; the lock orders holders.
         match self.died.swap(0, Ordering::Relaxed) {
-            0 => None,
-            pid => Some(pid),
-        }
-    }
-
-    /// The pid of the current holder, if any (for diagnostics).
-    #[allow(dead_code)] // read by `procring inspect` once it lands
-    pub(crate) fn holder(&self) -> Option<u32> {
-        match self.state.load(Ordering::Relaxed) & !CONTENDED {
             0 => None,
             pid => Some(pid),
         }

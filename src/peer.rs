@@ -308,6 +308,8 @@ impl Row {
     }
 
     fn busy(&self) -> bool {
+        // Acquire: pairs with the Release that clears a claim word; a word
+        // seen cleared means its claim's slot was finished before.
         self.claims.iter().any(|c| c.load(Ordering::Acquire) != 0)
     }
 

@@ -111,6 +111,19 @@ pub(crate) struct Control {
     counters: CachePadded<Counters>,
 }
 
+/// Where `procring inspect` finds the words it reports, in a control block.
+#[cfg(not(loom))]
+pub(crate) mod offsets {
+    use super::{Control, Counters};
+    use std::mem::offset_of;
+
+    pub(crate) const TAIL: usize = offset_of!(Control, tail);
+    pub(crate) const HEAD: usize = offset_of!(Control, head);
+    // A `CachePadded<T>` holds its `T` at offset 0.
+    pub(crate) const SKIPPED: usize = offset_of!(Control, counters) + offset_of!(Counters, skipped);
+    pub(crate) const ABANDONED: usize = offset_of!(Control, counters) + offset_of!(Counters, abandoned);
+}
+
 /// Rarely written counters, on one line of their own.
 #[repr(C)]
 #[derive(Debug)]
@@ -342,62 +355,6 @@ pub(crate) struct Claims {
     suspects: [AtomicU64; 2],
 }
 
-/// A tag for the calling thread, unique in this process, and whether a
-/// tag's thread still runs (its owned claim words can be handed on once it
-/// has exited). `None` while the thread is being torn down.
-#[cfg(not(loom))]
-mod thread_tags {
-    use std::collections::HashSet;
-    use std::sync::Mutex;
-
-    use crate::sync::{AtomicU64, Ordering};
-
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    static LIVE: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
-
-    struct Tag(u64);
-
-    impl Drop for Tag {
-        fn drop(&mut self) {
-            // From here on the thread has no tag: it takes shared words.
-            CACHED.with(|c| c.set(0));
-            if let Some(live) = LIVE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                live.remove(&self.0);
-            }
-        }
-    }
-
-    thread_local! {
-        static TAG: Tag = {
-            let tag = NEXT.fetch_add(1, Ordering::Relaxed);
-            LIVE.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashSet::new).insert(tag);
-            Tag(tag)
-        };
-        /// `TAG`'s value once known: a const thread-local without a
-        /// destructor is one load, where `TAG` is a lazily initialised one.
-        static CACHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    }
-
-    #[inline]
-    pub(super) fn current() -> Option<u64> {
-        match CACHED.with(|c| c.get()) {
-            0 => first(),
-            tag => Some(tag),
-        }
-    }
-
-    #[cold]
-    fn first() -> Option<u64> {
-        let tag = TAG.try_with(|t| t.0).ok()?;
-        CACHED.with(|c| c.set(tag));
-        Some(tag)
-    }
-
-    pub(super) fn alive(tag: u64) -> bool {
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|l| l.contains(&tag))
-    }
-}
-
 impl Claims {
     /// # Safety
     /// `mine` is one of `table`'s rows, held by this process, and both stay
@@ -423,7 +380,7 @@ impl Claims {
     #[cfg(not(loom))]
     #[inline]
     fn own(&self) -> Option<&AtomicU64> {
-        let tag = thread_tags::current()?;
+        let tag = crate::thread_tag::current()?;
         let words = &self.mine().claims;
         // Relaxed (all): `owners` is process-local bookkeeping, and an
         // owned word is written by its owner thread only.
@@ -435,7 +392,7 @@ impl Claims {
             let owner = o.load(Ordering::Relaxed);
             // A finished thread's word is free (it cleared it before it
             // ended); its end is ordered before `alive` says so (a lock).
-            if (owner == 0 || (now_and_then() && !thread_tags::alive(owner)))
+            if (owner == 0 || (now_and_then() && !crate::thread_tag::alive(owner)))
                 && o.compare_exchange(owner, tag, Ordering::Relaxed, Ordering::Relaxed).is_ok()
             {
                 return free(i);
