@@ -38,7 +38,7 @@ use crate::sync::{AtomicU32, Barrier, Ordering};
 /// `b"PROCRING"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PROCRING");
 /// The layout version this build writes and reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Size of the header; the control block starts here.
 pub(crate) const HEADER_LEN: usize = 128;
 
@@ -185,8 +185,8 @@ pub(crate) struct Expected {
 pub(crate) fn data_len(kind: Kind, size: u32, align: u32, capacity: u64) -> Option<usize> {
     let capacity = usize::try_from(capacity).ok()?;
     match kind {
-        Kind::Spsc => capacity.checked_mul(size as usize),
-        Kind::Queue => {
+        // A ring slot: its stamp or sequence word, then the message.
+        Kind::Spsc | Kind::Queue => {
             capacity.checked_mul(crate::ring::mpmc::Geometry { size: size as usize, align: align as usize }.stride())
         }
         // A pipe's "element" is a direction: `size` regions of `capacity` bytes.
@@ -434,7 +434,8 @@ mod tests {
         assert_eq!((off.peers, off.ctl), (HEADER_LEN, HEADER_LEN + 2 * crate::peer::ROW_LEN));
         assert_eq!(off.data % REGION_ALIGN, 0);
         assert!(off.data >= off.ctl + 640);
-        assert_eq!(off.total, off.data + 1024 * 8);
+        // A ring slot: an 8-byte stamp, then the 8-byte message.
+        assert_eq!(off.total, off.data + 1024 * 16);
         assert_eq!(Expected { capacity: 1 << 62, ..e }.offsets(), None);
     }
 }

@@ -28,6 +28,9 @@
 //! loads can miss both stores: the waiter sleeps on a ring that has data.
 //! (`loom-tests/tests/eventcount.rs` checks this, with the futex modelled.)
 //!
+//! N1 stands for every store that makes the waiter's condition true; for the
+//! SPSC ring that is the slot stamps and then `tail`, all before N2.
+//!
 //! `waiters` is a count, not a flag, so that several waiters (MPMC) can share
 //! one eventcount; it is only ever read for `!= 0`.
 //!

@@ -63,6 +63,30 @@ fn full_and_empty_edges_at_capacity_one() {
     });
 }
 
+/// A message can be taken by its slot's stamp before `tail` counts it; a
+/// later look at `tail` (a batch) must then read "nothing new", never a
+/// corrupt position, and the batch must not repeat or skip a message.
+#[test]
+fn stamps_and_tail_agree_across_single_and_batch_receives() {
+    common::model(|| {
+        let (mut tx, mut rx) = pair(2);
+        let producer = thread::spawn(move || {
+            for i in 1..=3 {
+                tx.send(i).unwrap();
+            }
+        });
+        let mut got = vec![rx.recv().unwrap()];
+        let mut buf = [0u64; 2];
+        while got.len() < 3 {
+            let n = rx.recv_batch(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, [1, 2, 3]);
+        producer.join().unwrap();
+        assert_eq!(rx.recv(), Err(RecvError::Disconnected));
+    });
+}
+
 #[test]
 fn zero_copy_slots_are_never_shared_while_in_use() {
     common::model(|| {
