@@ -295,7 +295,19 @@ pub struct Producer<T> {
     /// Our position: the next slot to write. Mirrors the shared `tail`.
     tail: u64,
     /// The consumer's position as last read; refreshed only when it says full.
-    head_cache: u64,
+    head_cache: HeadView,
+}
+
+/// The producer's process-local view of the consumer's position.
+#[derive(Debug, Clone, Copy)]
+struct HeadView {
+    /// `head` as last read.
+    head: u64,
+    /// Consecutive rereads of `head` that found less than a batch free: the
+    /// producer may be outrunning a saturated consumer.
+    streak: u32,
+    /// Rereads left before pausing is tried again (as [`TailView::cooldown`]).
+    cooldown: u32,
 }
 
 // SAFETY: the producer owns its role in the ring (the peer slot is taken, so
@@ -312,16 +324,39 @@ enum Stop {
 /// Free room in the ring, rereading `head` only when the cached copy shows
 /// less than `want` free slots.
 #[inline(always)]
-fn room(ctl: &Control, cap: u64, tail: u64, head_cache: &mut u64, want: u64) -> u64 {
-    let free = cap.saturating_sub(tail.wrapping_sub(*head_cache));
+fn room(ctl: &Control, cap: u64, tail: u64, view: &mut HeadView, want: u64) -> u64 {
+    let free = cap.saturating_sub(tail.wrapping_sub(view.head));
     if free >= want {
         return free;
     }
+    let mut free = reread_head(ctl, cap, tail, view);
+    // The mirror of the consumer's stream detection: every read of `head`
+    // costs the consumer its next store to it, so a producer that keeps
+    // finding the ring (nearly) full lets the consumer free a run of slots
+    // before it looks again.
+    if view.cooldown > 0 {
+        view.cooldown -= 1;
+    } else if free != 0 && free < STREAM_BATCH && free >= want && view.streak >= STREAM_STREAK {
+        for _ in 0..STREAM_PAUSE {
+            spin_hint();
+        }
+        let before = free;
+        free = reread_head(ctl, cap, tail, view);
+        if free.wrapping_sub(before) < STREAM_BATCH {
+            view.cooldown = STREAM_COOLDOWN;
+        }
+    }
+    view.streak = if free < STREAM_BATCH { view.streak.saturating_add(1) } else { 0 };
+    free
+}
+
+#[inline(always)]
+fn reread_head(ctl: &Control, cap: u64, tail: u64, view: &mut HeadView) -> u64 {
     // Acquire: pairs with the consumer's Release store of `head`; its reads
     // of the slots it freed happen before we overwrite them.
-    *head_cache = ctl.head.load(Ordering::Acquire);
+    view.head = ctl.head.load(Ordering::Acquire);
     // A corrupt `head` (ahead of `tail`, or far behind) reads as "full".
-    cap.saturating_sub(tail.wrapping_sub(*head_cache))
+    cap.saturating_sub(tail.wrapping_sub(view.head))
 }
 
 impl<T: Pod> Producer<T> {
@@ -339,8 +374,8 @@ impl<T: Pod> Producer<T> {
             // Release: as in `publish`.
             ring.ctl().tail.store(tail, Ordering::Release);
         }
-        let head_cache = ring.ctl().head.load(Ordering::Acquire);
-        Self { ring, tail, head_cache }
+        let head = ring.ctl().head.load(Ordering::Acquire);
+        Self { ring, tail, head_cache: HeadView { head, streak: 0, cooldown: 0 } }
     }
 
     /// How many messages the ring holds (a snapshot; the consumer may be
