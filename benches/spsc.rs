@@ -111,13 +111,14 @@ fn eventcount_fast_path(c: &mut Criterion) {
     // the notify's barrier and one load. Against the plain publish.
     let mut g = c.benchmark_group("eventcount fast path (no waiter)");
     g.throughput(Throughput::Elements(1));
-    let (mut tx, _rx) = spsc::channel::<u64>(1 << 20).unwrap();
+    let (mut tx, mut _rx) = spsc::channel::<u64>(1 << 20).unwrap();
     let mut sent = 0u64;
     g.bench_function("try_send (publish + notify)", |b| {
         b.iter(|| {
             if tx.try_send(black_box(sent)).is_err() {
-                // Full: start over with a fresh ring outside the timed path.
-                (tx, _) = spsc::channel::<u64>(1 << 20).unwrap();
+                // Full: start over with a fresh ring. The consumer must stay
+                // alive, or every later send finds it gone and starts over.
+                (tx, _rx) = spsc::channel::<u64>(1 << 20).unwrap();
             }
             sent += 1;
         })
