@@ -32,7 +32,7 @@ use std::ptr::NonNull;
 use crate::peer::PeerState;
 use crate::sync::{Barrier, Ordering};
 
-use super::spsc::Control;
+use super::spsc::{Control, STREAM_BATCH, STREAM_COOLDOWN, STREAM_PAUSE, STREAM_STREAK};
 
 /// Bytes in a record header.
 pub(crate) const HDR: u64 = 8;
@@ -212,12 +212,22 @@ pub(crate) struct Found {
 pub(crate) struct Writer {
     tail: u64,
     head_cache: u64,
+    /// Consecutive rereads of `head` that found room for fewer than a batch
+    /// of messages this size (the SPSC producer's stream detection).
+    streak: u32,
+    /// Rereads left before pausing is tried again.
+    cooldown: u32,
 }
 
 impl Writer {
     pub(crate) fn new(ctl: &Control) -> Self {
         // Acquire: we may be re-attaching; continue after what was published.
-        Self { tail: ctl.tail.load(Ordering::Acquire), head_cache: ctl.head.load(Ordering::Acquire) }
+        Self {
+            tail: ctl.tail.load(Ordering::Acquire),
+            head_cache: ctl.head.load(Ordering::Acquire),
+            streak: 0,
+            cooldown: 0,
+        }
     }
 
     /// Finds room for a `len`-byte message now, or says why not.
@@ -234,19 +244,48 @@ impl Writer {
         let off = self.tail & (cap - 1);
         let to_end = cap - off;
         let (wrap_at, total) = if need <= to_end { (None, need) } else { (Some(off), to_end + need) };
-        let used = self.tail.wrapping_sub(self.head_cache);
-        if cap.saturating_sub(used) < total {
-            // Acquire: pairs with the consumer's Release store of `head`; its
-            // reads of the released bytes happen before we overwrite them.
-            self.head_cache = ctl.head.load(Ordering::Acquire);
-            let used = self.tail.wrapping_sub(self.head_cache);
-            // A corrupt `head` (ahead of `tail`, or far behind) reads as full.
-            if used > cap || cap - used < total {
+        if self.room(cap) < total {
+            let mut room = self.reread_head(ctl, cap);
+            // As the SPSC producer: a writer that keeps finding the ring
+            // nearly full lets the reader free a run before it looks again.
+            let batch = need.saturating_mul(STREAM_BATCH);
+            if self.cooldown > 0 {
+                self.cooldown -= 1;
+            } else if room >= total && room < batch && self.streak >= STREAM_STREAK {
+                for _ in 0..STREAM_PAUSE {
+                    crate::sync::spin_hint();
+                }
+                let before = room;
+                room = self.reread_head(ctl, cap);
+                // A reader slower than the SPSC ring's frees about half a
+                // batch of small messages in one pause; that still pays.
+                if room.saturating_sub(before) < batch / 2 {
+                    self.cooldown = STREAM_COOLDOWN;
+                }
+            }
+            self.streak = if room < batch { self.streak.saturating_add(1) } else { 0 };
+            if room < total {
                 return Err(Stop::NotNow);
             }
         }
         let payload = if wrap_at.is_some() { 0 } else { off } + HDR;
         Ok(Place { wrap_at, payload, len, end: self.tail + total })
+    }
+
+    /// Free bytes as of the cached `head`; a corrupt `head` (ahead of
+    /// `tail`, or far behind) reads as full.
+    fn room(&self, cap: u64) -> u64 {
+        match self.tail.wrapping_sub(self.head_cache) {
+            used if used <= cap => cap - used,
+            _ => 0,
+        }
+    }
+
+    fn reread_head(&mut self, ctl: &Control, cap: u64) -> u64 {
+        // Acquire: pairs with the consumer's Release store of `head`; its
+        // reads of the released bytes happen before we overwrite them.
+        self.head_cache = ctl.head.load(Ordering::Acquire);
+        self.room(cap)
     }
 
     /// Copies `src` into a placed record.

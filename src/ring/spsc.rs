@@ -767,9 +767,9 @@ struct TailView {
 
 /// In a saturated stream, a reread that finds fewer than this many new
 /// messages waits [`STREAM_PAUSE`] and reads again.
-const STREAM_BATCH: u64 = 8;
+pub(crate) const STREAM_BATCH: u64 = 8;
 /// Consecutive non-empty rereads that make a stream.
-const STREAM_STREAK: u32 = 2;
+pub(crate) const STREAM_STREAK: u32 = 2;
 /// Spin-loop steps (≈1 µs here) a streaming consumer lets the producer run
 /// ahead before it takes the `tail` line from it again. Every read of `tail`
 /// costs the producer its next store to that line, so a consumer that keeps
@@ -777,11 +777,11 @@ const STREAM_STREAK: u32 = 2;
 /// message; this lets it publish a run of them per transfer instead (8-byte
 /// streams: ~24 → ~46 M msgs/s). A consumer that finds the ring empty
 /// resets the streak, so request/response traffic never waits here.
-const STREAM_PAUSE: u32 = 64;
+pub(crate) const STREAM_PAUSE: u32 = 64;
 /// Rereads without pausing after a pause that did not pay: a producer that
 /// is not saturated (in this thread, or just slow) costs one wasted pause per
 /// this many rereads.
-const STREAM_COOLDOWN: u32 = 1024;
+pub(crate) const STREAM_COOLDOWN: u32 = 1024;
 
 /// Messages ready to read: the cached count if it reaches `want`; else, if
 /// `tail` last said empty, the next slot's stamp (one message, or none);
