@@ -198,10 +198,9 @@ impl<T> Ring<T> {
 
     #[inline(always)]
     fn slot(&self, pos: u64) -> &Slot<T> {
-        // SAFETY: the index is masked to `0..capacity`, and `slots` points to
-        // `capacity` slots inside `_memory`, which lives as long as `self`.
-        // The stamp is atomic and the message is behind an `UnsafeCell`, so
-        // a shared reference is sound while the other side uses the slot.
+        // SAFETY: the index is masked to `0..capacity`, `slots` points to
+        // `capacity` slots in `_memory` (alive as long as `self`), and a slot
+        // is an atomic and an `UnsafeCell`, so sharing it is sound.
         unsafe { &*self.slots.as_ptr().add((pos & self.mask) as usize) }
     }
 
