@@ -32,7 +32,7 @@ use std::ptr::NonNull;
 use crate::peer::PeerState;
 use crate::sync::{Barrier, Ordering};
 
-use super::spsc::{Control, STREAM_BATCH, STREAM_COOLDOWN, STREAM_PAUSE, STREAM_STREAK};
+use super::spsc::{Control, Pacer, STREAM_BATCH};
 
 /// Bytes in a record header.
 pub(crate) const HDR: u64 = 8;
@@ -212,11 +212,9 @@ pub(crate) struct Found {
 pub(crate) struct Writer {
     tail: u64,
     head_cache: u64,
-    /// Consecutive rereads of `head` that found room for fewer than a batch
-    /// of messages this size (the SPSC producer's stream detection).
-    streak: u32,
-    /// Rereads left before pausing is tried again.
-    cooldown: u32,
+    /// A run: rereads of `head` that found room for fewer than a batch of
+    /// messages this size (the SPSC producer's stream detection).
+    pacer: Pacer,
 }
 
 impl Writer {
@@ -225,8 +223,7 @@ impl Writer {
         Self {
             tail: ctl.tail.load(Ordering::Acquire),
             head_cache: ctl.head.load(Ordering::Acquire),
-            streak: 0,
-            cooldown: 0,
+            pacer: Pacer::default(),
         }
     }
 
@@ -248,22 +245,15 @@ impl Writer {
             let mut room = self.reread_head(ctl, cap);
             // As the SPSC producer: a writer that keeps finding the ring
             // nearly full lets the reader free a run before it looks again.
+            // A reader slower than the SPSC ring's frees about half a batch
+            // of small messages in one pause; that still pays.
             let batch = need.saturating_mul(STREAM_BATCH);
-            if self.cooldown > 0 {
-                self.cooldown -= 1;
-            } else if room >= total && room < batch && self.streak >= STREAM_STREAK {
-                for _ in 0..STREAM_PAUSE {
-                    crate::sync::spin_hint();
-                }
+            if self.pacer.pause(room, room >= total, batch) {
                 let before = room;
                 room = self.reread_head(ctl, cap);
-                // A reader slower than the SPSC ring's frees about half a
-                // batch of small messages in one pause; that still pays.
-                if room.saturating_sub(before) < batch / 2 {
-                    self.cooldown = STREAM_COOLDOWN;
-                }
+                self.pacer.paid(before, room, batch / 2);
             }
-            self.streak = if room < batch { self.streak.saturating_add(1) } else { 0 };
+            self.pacer.note(room < batch);
             if room < total {
                 return Err(Stop::NotNow);
             }

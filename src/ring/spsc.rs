@@ -302,11 +302,9 @@ pub struct Producer<T> {
 struct HeadView {
     /// `head` as last read.
     head: u64,
-    /// Consecutive rereads of `head` that found less than a batch free: the
-    /// producer may be outrunning a saturated consumer.
-    streak: u32,
-    /// Rereads left before pausing is tried again (as [`TailView::cooldown`]).
-    cooldown: u32,
+    /// A run: rereads of `head` that found less than a batch free (the
+    /// producer may be outrunning a saturated consumer).
+    pacer: Pacer,
 }
 
 // SAFETY: the producer owns its role in the ring (the peer slot is taken, so
@@ -328,34 +326,25 @@ fn room(ctl: &Control, cap: u64, tail: u64, view: &mut HeadView, want: u64) -> u
     if free >= want {
         return free;
     }
-    let mut free = reread_head(ctl, cap, tail, view);
-    // The mirror of the consumer's stream detection: every read of `head`
-    // costs the consumer its next store to it, so a producer that keeps
-    // finding the ring (nearly) full lets the consumer free a run of slots
-    // before it looks again.
-    if view.cooldown > 0 {
-        view.cooldown -= 1;
-    } else if free != 0 && free < STREAM_BATCH && free >= want && view.streak >= STREAM_STREAK {
-        for _ in 0..STREAM_PAUSE {
-            spin_hint();
-        }
+    let mut free = reread_head(ctl, cap, tail, &mut view.head);
+    // The mirror of the consumer's stream detection: a producer that keeps
+    // finding the ring nearly full lets the consumer free a run of slots.
+    if view.pacer.pause(free, free >= want, STREAM_BATCH) {
         let before = free;
-        free = reread_head(ctl, cap, tail, view);
-        if free.wrapping_sub(before) < STREAM_BATCH {
-            view.cooldown = STREAM_COOLDOWN;
-        }
+        free = reread_head(ctl, cap, tail, &mut view.head);
+        view.pacer.paid(before, free, STREAM_BATCH);
     }
-    view.streak = if free < STREAM_BATCH { view.streak.saturating_add(1) } else { 0 };
+    view.pacer.note(free < STREAM_BATCH);
     free
 }
 
 #[inline(always)]
-fn reread_head(ctl: &Control, cap: u64, tail: u64, view: &mut HeadView) -> u64 {
+fn reread_head(ctl: &Control, cap: u64, tail: u64, head: &mut u64) -> u64 {
     // Acquire: pairs with the consumer's Release store of `head`; its reads
     // of the slots it freed happen before we overwrite them.
-    view.head = ctl.head.load(Ordering::Acquire);
+    *head = ctl.head.load(Ordering::Acquire);
     // A corrupt `head` (ahead of `tail`, or far behind) reads as "full".
-    cap.saturating_sub(tail.wrapping_sub(view.head))
+    cap.saturating_sub(tail.wrapping_sub(*head))
 }
 
 impl<T: Pod> Producer<T> {
@@ -374,7 +363,7 @@ impl<T: Pod> Producer<T> {
             ring.ctl().tail.store(tail, Ordering::Release);
         }
         let head = ring.ctl().head.load(Ordering::Acquire);
-        Self { ring, tail, head_cache: HeadView { head, streak: 0, cooldown: 0 } }
+        Self { ring, tail, head_cache: HeadView { head, pacer: Pacer::default() } }
     }
 
     /// How many messages the ring holds (a snapshot; the consumer may be
@@ -753,22 +742,70 @@ unsafe impl<T: Send> Send for Consumer<T> {}
 struct TailView {
     /// `tail` as last read.
     tail: u64,
-    /// Consecutive rereads of `tail` that found new messages (none found
-    /// the ring empty): the consumer may be keeping up with a saturated stream.
-    streak: u32,
-    /// Rereads left before pausing is tried again, after a pause that did
-    /// not pay (the producer was not saturated: it added less than a batch).
-    cooldown: u32,
+    /// A run: rereads of `tail` that found new messages (none found the ring
+    /// empty), so the consumer may be keeping up with a saturated stream.
+    pacer: Pacer,
     /// The last reread of `tail` found nothing: until a message comes, watch
     /// the next slot's stamp instead of `tail`.
     empty: bool,
+}
+
+/// Stream detection, for a side that rereads the other side's position:
+/// each reread takes that line from the other side and costs it its next
+/// store there. When rereads keep finding less than a batch, the next one
+/// waits [`STREAM_PAUSE`] and reads again, so the other side gets a run done
+/// per transfer; a pause that does not pay turns pausing off for
+/// [`STREAM_COOLDOWN`] rereads. The caller rereads; this keeps the count. Used by both ends of the SPSC ring and by the
+/// pipe's writer (`super::bytes`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Pacer {
+    /// Consecutive rereads that continued a run (the caller says what that is).
+    streak: u32,
+    /// Rereads left before pausing is tried again.
+    cooldown: u32,
+}
+
+impl Pacer {
+    /// After a reread found `got` (messages, slots or bytes), of which the
+    /// caller could use some (`usable`): whether to reread once more, after
+    /// the pause this spends. True when `got` is under `batch` and the
+    /// rereads before continued a run, unless pausing is cooling down.
+    #[inline(always)]
+    pub(crate) fn pause(&mut self, got: u64, usable: bool, batch: u64) -> bool {
+        if self.cooldown > 0 {
+            self.cooldown -= 1;
+            return false;
+        }
+        if !usable || got >= batch || self.streak < STREAM_STREAK {
+            return false;
+        }
+        for _ in 0..STREAM_PAUSE {
+            spin_hint();
+        }
+        true
+    }
+
+    /// After the reread that followed a pause: pausing stays on only if the
+    /// count grew by at least `paid`.
+    #[inline(always)]
+    pub(crate) fn paid(&mut self, before: u64, now: u64, paid: u64) {
+        if now.saturating_sub(before) < paid {
+            self.cooldown = STREAM_COOLDOWN;
+        }
+    }
+
+    /// Records whether the last reread continued a run.
+    #[inline(always)]
+    pub(crate) fn note(&mut self, continues: bool) {
+        self.streak = if continues { self.streak.saturating_add(1) } else { 0 };
+    }
 }
 
 /// In a saturated stream, a reread that finds fewer than this many new
 /// messages waits [`STREAM_PAUSE`] and reads again.
 pub(crate) const STREAM_BATCH: u64 = 8;
 /// Consecutive non-empty rereads that make a stream.
-pub(crate) const STREAM_STREAK: u32 = 2;
+const STREAM_STREAK: u32 = 2;
 /// Spin-loop steps (≈1 µs here) a streaming consumer lets the producer run
 /// ahead before it takes the `tail` line from it again. Every read of `tail`
 /// costs the producer its next store to that line, so a consumer that keeps
@@ -776,11 +813,11 @@ pub(crate) const STREAM_STREAK: u32 = 2;
 /// message; this lets it publish a run of them per transfer instead (8-byte
 /// streams: ~24 → ~46 M msgs/s). A consumer that finds the ring empty
 /// resets the streak, so request/response traffic never waits here.
-pub(crate) const STREAM_PAUSE: u32 = 64;
+const STREAM_PAUSE: u32 = 64;
 /// Rereads without pausing after a pause that did not pay: a producer that
 /// is not saturated (in this thread, or just slow) costs one wasted pause per
 /// this many rereads.
-pub(crate) const STREAM_COOLDOWN: u32 = 1024;
+const STREAM_COOLDOWN: u32 = 1024;
 
 /// Messages ready to read: the cached count if it reaches `want`; else, if
 /// `tail` last said empty, the next slot's stamp (one message, or none);
@@ -807,22 +844,15 @@ fn available<T>(ring: &Ring<T>, head: u64, view: &mut TailView, want: u64) -> Re
     }
     let (ctl, cap) = (ring.ctl(), ring.capacity());
     let mut avail = published(ctl, cap, head)?;
-    if view.cooldown > 0 {
-        view.cooldown -= 1;
-    } else if avail != 0 && avail < STREAM_BATCH && view.streak >= STREAM_STREAK {
-        for _ in 0..STREAM_PAUSE {
-            spin_hint();
-        }
+    if view.pacer.pause(avail, avail != 0, STREAM_BATCH) {
         let before = avail;
         avail = published(ctl, cap, head)?;
-        if avail.wrapping_sub(before) < STREAM_BATCH {
-            view.cooldown = STREAM_COOLDOWN;
-        }
+        view.pacer.paid(before, avail, STREAM_BATCH);
     }
     // `tail` may not count a message we saw stamped yet.
     let avail = avail.max(u64::from(stamped));
     view.empty = avail == 0;
-    view.streak = if avail == 0 { 0 } else { view.streak.saturating_add(1) };
+    view.pacer.note(avail != 0);
     view.tail = head + avail;
     Ok(avail)
 }
@@ -847,7 +877,7 @@ impl<T: Pod> Consumer<T> {
     fn new(ring: Ring<T>) -> Self {
         // Acquire: we may be re-attaching; continue after what was consumed.
         let head = ring.ctl().head.load(Ordering::Acquire);
-        Self { ring, head, tail_view: TailView { tail: head, streak: 0, cooldown: 0, empty: false } }
+        Self { ring, head, tail_view: TailView { tail: head, pacer: Pacer::default(), empty: false } }
     }
 
     /// How many messages the ring holds (a snapshot).
