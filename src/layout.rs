@@ -179,7 +179,7 @@ pub(crate) struct Expected {
 
 /// Bytes of the data region for `capacity` elements of `size` and `align`
 /// in a `kind`: a slot per element, where a slot may also hold protocol
-/// state (the queue's sequence word); for a value or an array, the two
+/// state (the queue's sequence word, the SPSC ring's stamp); for a value or an array, the two
 /// copies of its seqlock, each whole `u64` words. Both sides derive it; the
 /// header does not store it. `None` on overflow.
 pub(crate) fn data_len(kind: Kind, size: u32, align: u32, capacity: u64) -> Option<usize> {

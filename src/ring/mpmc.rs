@@ -840,9 +840,7 @@ impl Mpmc {
         // saturated consumer a line transfer per message. Let it free a run
         // of slots first (as the SPSC ring's stream detection does).
         #[cfg(not(loom))]
-        for _ in 0..FULL_PAUSE {
-            crate::sync::spin_hint();
-        }
+        super::spsc::stream_pause();
         let outcome =
             self.ctl().not_full.wait_until(self.barrier, wait, deadline, |thorough| match self.claim_send_now() {
                 Err(Stop::NotNow) if thorough && self.recover() => self.claim_send_now().ok().map(Ok),
@@ -867,11 +865,6 @@ impl Mpmc {
         outcome.unwrap_or(Err(Stop::Timeout))
     }
 }
-
-/// Spin-loop steps (≈1 µs here) a blocking send that found the ring full
-/// waits before it looks again.
-#[cfg(not(loom))]
-const FULL_PAUSE: u32 = 64;
 
 /// True on every 1024th call in a thread: for checks too costly to make on
 /// every miss.

@@ -294,7 +294,7 @@ pub struct Producer<T> {
     /// Our position: the next slot to write. Mirrors the shared `tail`.
     tail: u64,
     /// The consumer's position as last read; refreshed only when it says full.
-    head_cache: HeadView,
+    head_view: HeadView,
 }
 
 /// The producer's process-local view of the consumer's position.
@@ -363,7 +363,7 @@ impl<T: Pod> Producer<T> {
             ring.ctl().tail.store(tail, Ordering::Release);
         }
         let head = ring.ctl().head.load(Ordering::Acquire);
-        Self { ring, tail, head_cache: HeadView { head, pacer: Pacer::default() } }
+        Self { ring, tail, head_view: HeadView { head, pacer: Pacer::default() } }
     }
 
     /// How many messages the ring holds (a snapshot; the consumer may be
@@ -412,7 +412,7 @@ impl<T: Pod> Producer<T> {
 
     #[inline(always)]
     fn room(&mut self, want: u64) -> u64 {
-        room(self.ring.ctl(), self.ring.capacity(), self.tail, &mut self.head_cache, want)
+        room(self.ring.ctl(), self.ring.capacity(), self.tail, &mut self.head_view, want)
     }
 
     /// Writes and stamps the slot for `pos`: from here the consumer may take
@@ -449,13 +449,13 @@ impl<T: Pod> Producer<T> {
 
     /// Waits until there is room (`Ok`), the consumer is gone, or `deadline`.
     fn wait_room(&mut self, deadline: Option<Instant>) -> Result<u64, Stop> {
-        let Self { ring, tail, head_cache } = self;
+        let Self { ring, tail, head_view } = self;
         let (ctl, cap, tail) = (ring.ctl(), ring.capacity(), *tail);
         let outcome = ctl.not_full.wait_until(ring.barrier, &ring.wait, deadline, |thorough| {
             if ctl.peers.consumer.state(thorough) == PeerState::Gone {
                 return Some(Err(Stop::Disconnected));
             }
-            match room(ctl, cap, tail, head_cache, 1) {
+            match room(ctl, cap, tail, head_view, 1) {
                 0 => None,
                 n => Some(Ok(n)),
             }
@@ -779,9 +779,7 @@ impl Pacer {
         if !usable || got >= batch || self.streak < STREAM_STREAK {
             return false;
         }
-        for _ in 0..STREAM_PAUSE {
-            spin_hint();
-        }
+        stream_pause();
         true
     }
 
@@ -798,6 +796,15 @@ impl Pacer {
     #[inline(always)]
     pub(crate) fn note(&mut self, continues: bool) {
         self.streak = if continues { self.streak.saturating_add(1) } else { 0 };
+    }
+}
+
+/// Spins [`STREAM_PAUSE`] steps: the time a side lets the other get a run
+/// done before it takes a shared line from it again.
+#[inline]
+pub(crate) fn stream_pause() {
+    for _ in 0..STREAM_PAUSE {
+        spin_hint();
     }
 }
 
