@@ -30,7 +30,12 @@
 //! **Close:** bit 63 of `tail` (`CLOSED`), set once with `fetch_or`. A claim
 //! is a CAS on `tail`, so no send can succeed after close. A consumer reports
 //! "closed" only when `head` has reached `tail`: every claim made before the
-//! close is delivered first.
+//! close is delivered first. `close` then also sets `closed`, a word on a
+//! line of its own that nobody writes again, and consumers that find the next
+//! slot unpublished read that word, not `tail`: `tail` is the producers' hot
+//! line, and a consumer that kept up with a stream would otherwise take it
+//! from the producer once per message, just before the producer's next CAS
+//! on it (1×1 8-byte streams: about 10% faster without that).
 //!
 //! **Skip:** bit 62 of `seq` (`SKIP`) on a published slot means "no message":
 //! a producer that claimed a slot for zero-copy writing and dropped the guard
@@ -66,7 +71,9 @@
 //!   the payload is read before it is overwritten.
 //! - `head`/`tail` CAS and loads are Relaxed: they only hand out positions;
 //!   the payload's visibility is carried by `seq` alone.
-//! - close: `fetch_or` AcqRel; consumers load `tail` (Acquire) to see it.
+//! - close: `fetch_or` AcqRel, then `closed` stored Release; a consumer that
+//!   loads `closed` (Acquire) and finds it set then loads `tail` (Acquire),
+//!   which has the `CLOSED` bit and every claim made before it.
 //!
 //! Positions and sequence words come from shared memory: indices are masked,
 //! so no value can lead outside the slot region, and a sequence word that no
@@ -101,6 +108,7 @@ const TAKEN: u64 = u64::MAX;
 /// |    384 | `not_full: EventCount`  | producers announce, consumers wake |
 /// |    512 | `skipped: u64` | consumers: slots passed over (claims dropped uncommitted, or abandoned) |
 /// |    520 | `abandoned: u64` | survivors: claims whose process died before finishing |
+/// |    528 | `closed: u64` | `close`, once (1): what an idle consumer reads instead of `tail` |
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Control {
@@ -124,12 +132,14 @@ pub(crate) mod offsets {
     pub(crate) const ABANDONED: usize = offset_of!(Control, counters) + offset_of!(Counters, abandoned);
 }
 
-/// Rarely written counters, on one line of their own.
+/// Rarely written words, on one line of their own.
 #[repr(C)]
 #[derive(Debug)]
 struct Counters {
     skipped: AtomicU64,
     abandoned: AtomicU64,
+    /// 1 once the queue is closed (see "Close" in the module docs).
+    closed: AtomicU64,
 }
 
 #[cfg(all(not(loom), target_arch = "x86_64"))]
@@ -148,7 +158,11 @@ impl Control {
             head: CachePadded::new(AtomicU64::new(0)),
             not_empty: CachePadded::new(EventCount::new()),
             not_full: CachePadded::new(EventCount::new()),
-            counters: CachePadded::new(Counters { skipped: AtomicU64::new(0), abandoned: AtomicU64::new(0) }),
+            counters: CachePadded::new(Counters {
+                skipped: AtomicU64::new(0),
+                abandoned: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
+            }),
         }
     }
 }
@@ -520,6 +534,15 @@ impl Mpmc {
         self.ctl().tail.load(Ordering::Acquire) & CLOSED != 0
     }
 
+    /// Whether `close` has finished setting `closed`: a read of a line that
+    /// producers do not write, for consumers that found nothing to take.
+    #[inline(always)]
+    fn closed_flag(&self) -> bool {
+        // Acquire: pairs with the Release store in `close`; the `tail` load
+        // after this sees the CLOSED bit.
+        self.ctl().counters.closed.load(Ordering::Acquire) != 0
+    }
+
     /// Slots consumers have passed over (claims abandoned uncommitted).
     pub(crate) fn skipped(&self) -> u64 {
         self.ctl().counters.skipped.load(Ordering::Relaxed)
@@ -535,8 +558,15 @@ impl Mpmc {
         // AcqRel: a consumer that sees CLOSED (Acquire) sees every claim made
         // before it; the notifies wake every sleeper, in every process.
         let prev = self.ctl().tail.fetch_or(CLOSED, Ordering::AcqRel);
+        // Release: a consumer that sees this flag then sees CLOSED in `tail`.
+        // Stored before the notifies: it is what a sleeping consumer's last
+        // look before sleeping checks (the eventcount's publishing store).
+        #[cfg(not(procring_bug = "close_flag_after_notify"))]
+        self.ctl().counters.closed.store(1, Ordering::Release);
         self.ctl().not_empty.notify(self.barrier);
         self.ctl().not_full.notify(self.barrier);
+        #[cfg(procring_bug = "close_flag_after_notify")]
+        self.ctl().counters.closed.store(1, Ordering::Release);
         prev & CLOSED == 0
     }
 
@@ -693,7 +723,13 @@ impl Mpmc {
                     Err(now) => head = now,
                 }
             } else if diff < 0 {
-                // Not published yet. Acquire: pairs with `close`.
+                // Not published yet: empty, or a producer is still writing
+                // it. Either way there is nothing to take now, unless the
+                // queue is closed: only then look at `tail` (see "Close").
+                if !self.closed_flag() {
+                    return Err(Stop::NotNow);
+                }
+                // Acquire: pairs with `close`.
                 let tail = ctl.tail.load(Ordering::Acquire);
                 if tail & !CLOSED == head {
                     // Truly empty: nothing claimed that is not consumed.
