@@ -10,7 +10,11 @@
 //!   driver times each round trip and keeps a histogram. Every row is
 //!   measured right after its own floor measurement (a raw cache-line
 //!   ping-pong), because the host may move the two vCPUs between placements
-//!   of very different distance during a run.
+//!   of very different distance during a run. The floor moves through 64
+//!   line pairs, one per round trip, as a ring moves through its slots: what
+//!   one line costs depends on where its physical address is homed, and on
+//!   this machine one fixed pair's p50 was anywhere from 0.75 to 1.05 times
+//!   the average over 16 pairs, in the same run (`docs/benchmarks.md`).
 //! - **stream**: the peer sends as fast as it can for a fixed time, then
 //!   closes; the driver receives and checks every message.
 
@@ -91,6 +95,11 @@ pub struct BenchArgs {
     /// always measured.
     #[arg(long, value_delimiter = ',')]
     transports: Option<Vec<String>>,
+    /// Cache-line pairs the floor's ping-pong moves through, one per round
+    /// trip (default 64, as many as a ping-pong ring's slots; 1 is the
+    /// classic two-word ping-pong on one fixed pair of lines).
+    #[arg(long, default_value_t = FLOOR_LINES, value_parser = clap::value_parser!(u64).range(1..=FLOOR_LINES))]
+    floor_lines: u64,
 }
 
 #[derive(Args, Debug)]
@@ -117,6 +126,9 @@ pub struct PeerArgs {
     /// How many producers share the stream; the driver closes it if more than one.
     #[arg(long, default_value_t = 1)]
     producers: u64,
+    /// The floor's line pairs (see `BenchArgs::floor_lines`).
+    #[arg(long, default_value_t = FLOOR_LINES)]
+    floor_lines: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +248,8 @@ struct Plan {
     pingpong_size: usize,
     stream_sizes: Vec<usize>,
     transports: Vec<Transport>,
+    /// Line pairs the floor moves through.
+    floor_lines: u64,
 }
 
 // ---------------------------------------------------------------------------
@@ -364,6 +378,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, Error> {
             None => vec![8, 64, 4096],
         },
         transports,
+        floor_lines: args.floor_lines,
     })
 }
 
@@ -459,6 +474,7 @@ fn spawn_producer(
         .args(["--transport", t.name(), "--mode", m.name(), "--kind", k.name()])
         .args(["--size", &size.to_string(), "--name", name, "--core", &plan.cores[1].to_string()])
         .args(["--spin", &plan.spin.to_string(), "--stream-ms", &plan.stream.as_millis().to_string()])
+        .args(["--floor-lines", &plan.floor_lines.to_string()])
         .stdin(if piped { Stdio::piped() } else { Stdio::null() })
         .stdout(if piped { Stdio::piped() } else { Stdio::null() })
         .spawn()?;
@@ -524,16 +540,15 @@ fn pingpong(
     };
     match t {
         Transport::Floor => {
-            let floor = FloorMap::create(&name)?;
+            let floor = FloorMap::create(&name, plan.floor_lines)?;
             let child = spawn_peer(plan, t, m, Kind::PingPong, size, &name)?;
-            let (ping, pong) = floor.words();
             for i in 1..=total {
                 timed(i, &mut |i| {
-                    ping.store(i, Ordering::Release);
-                    spin_until(|| pong.load(Ordering::Acquire) == i)
+                    floor.ping(i).store(i, Ordering::Release);
+                    spin_until(|| floor.pong(i).load(Ordering::Acquire) == i)
                 })?;
             }
-            ping.store(u64::MAX, Ordering::Release);
+            floor.ping(total + 1).store(u64::MAX, Ordering::Release);
             finish(child)?;
         }
         Transport::Spsc => with_size!(size, spsc_pingpong, plan, m, &name, total, &mut timed)?,
@@ -910,21 +925,19 @@ pub fn peer(a: &PeerArgs) -> Result<(), Error> {
     let stream_for = Duration::from_millis(a.stream_ms);
     match (t, a.kind.as_str()) {
         (Transport::Floor, _) => {
-            let floor = FloorMap::open(&a.name)?;
-            let (ping, pong) = floor.words();
-            let mut last = 0;
-            loop {
+            let floor = FloorMap::open(&a.name, a.floor_lines)?;
+            for i in 1.. {
                 let mut v = 0;
                 spin_until(|| {
-                    v = ping.load(Ordering::Acquire);
-                    v != last
+                    v = floor.ping(i).load(Ordering::Acquire);
+                    v == i || v == u64::MAX
                 })?;
                 if v == u64::MAX {
-                    return Ok(());
+                    break;
                 }
-                pong.store(v, Ordering::Release);
-                last = v;
+                floor.pong(i).store(i, Ordering::Release);
             }
+            Ok(())
         }
         (Transport::Spsc, "pingpong") => with_size!(a.size, spsc_echo, a, m),
         (Transport::Spsc, _) => with_size!(a.size, spsc_send, a, m, stream_for),
@@ -1046,39 +1059,68 @@ fn queue_send<const N: usize>(a: &PeerArgs, m: Mode, run_for: Duration) -> Resul
 }
 
 // ---------------------------------------------------------------------------
-// The floor: two words on two cache lines of a shared file mapping
+// The floor: words on their own cache lines of a shared file mapping
 // ---------------------------------------------------------------------------
 
+/// Most line pairs the floor moves through: as many slots as the ping-pong
+/// rings have.
+const FLOOR_LINES: u64 = 64;
+/// Bytes between two of the floor's words: two lines, so that no two words
+/// share the adjacent-line prefetcher's 128-byte pair.
+const FLOOR_STRIDE: usize = 128;
+/// Where the pong words start, after the ping words.
+const FLOOR_PONGS: usize = FLOOR_LINES as usize * FLOOR_STRIDE;
+
+/// Round trip `i` of the floor is a store of `i` to ping word `i % lines`
+/// by the driver, and a store of `i` to pong word `i % lines` by the peer
+/// once it sees it. Each side spins on one word at a time, and the next
+/// round trip uses the next pair of lines, as a ring's next message uses its
+/// next slot.
 struct FloorMap {
     map: memmap2::MmapMut,
+    lines: u64,
     path: Option<String>,
 }
 
 impl FloorMap {
-    fn create(name: &str) -> Result<Self, Error> {
+    const LEN: u64 = 2 * FLOOR_PONGS as u64;
+
+    fn create(name: &str, lines: u64) -> Result<Self, Error> {
         let path = format!("/dev/shm/{name}");
         let f = File::options().read(true).write(true).create_new(true).open(&path)?;
-        f.set_len(4096)?;
+        f.set_len(Self::LEN)?;
         // SAFETY: a private file of ours, mapped shared; only atomics are
-        // accessed in it (see `words`).
+        // accessed in it (see `word`).
         let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
-        Ok(Self { map, path: Some(path) })
+        Ok(Self { map, lines, path: Some(path) })
     }
 
-    fn open(name: &str) -> Result<Self, Error> {
+    fn open(name: &str, lines: u64) -> Result<Self, Error> {
         let f = File::options().read(true).write(true).open(format!("/dev/shm/{name}"))?;
+        if f.metadata()?.len() != Self::LEN {
+            return Err(format!("the floor's file /dev/shm/{name} has the wrong size").into());
+        }
         // SAFETY: as in `create`.
         let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
-        Ok(Self { map, path: None })
+        Ok(Self { map, lines, path: None })
     }
 
-    /// The ping word (offset 0) and the pong word (offset 128).
-    fn words(&self) -> (&AtomicU64, &AtomicU64) {
-        let base = self.map.as_ptr();
-        // SAFETY: the mapping is 4096 bytes and page-aligned, so both words
-        // are in bounds and 8-byte aligned; the memory is only ever accessed
-        // atomically, by both processes.
-        unsafe { (&*base.cast::<AtomicU64>(), &*base.add(128).cast::<AtomicU64>()) }
+    /// The driver's word for round trip `i`.
+    fn ping(&self, i: u64) -> &AtomicU64 {
+        self.word(0, i)
+    }
+
+    /// The peer's word for round trip `i`.
+    fn pong(&self, i: u64) -> &AtomicU64 {
+        self.word(FLOOR_PONGS, i)
+    }
+
+    fn word(&self, base: usize, i: u64) -> &AtomicU64 {
+        let offset = base + (i % self.lines.clamp(1, FLOOR_LINES)) as usize * FLOOR_STRIDE;
+        // SAFETY: `offset + 8 <= LEN` (the index is below FLOOR_LINES), the
+        // mapping is page-aligned so the word is 8-byte aligned, and the
+        // memory is only ever accessed atomically, by both processes.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU64>() }
     }
 }
 
