@@ -13,8 +13,8 @@
 //!   of very different distance during a run. The floor moves through 64
 //!   line pairs, one per round trip, as a ring moves through its slots: what
 //!   one line costs depends on where its physical address is homed, and on
-//!   this machine one fixed pair's p50 was anywhere from 0.75 to 1.05 times
-//!   the average over 16 pairs, in the same run (`docs/benchmarks.md`).
+//!   this machine 16 fixed pairs measured in the same run had p50s from 445
+//!   to 613 ns (`docs/benchmarks.md`).
 //! - **stream**: the peer sends as fast as it can for a fixed time, then
 //!   closes; the driver receives and checks every message.
 
