@@ -97,7 +97,9 @@ impl PeerSlot {
 
     /// The other side's view. With `check_alive`, a holder whose process is
     /// dead is reported (and recorded) as gone; that costs a read of `/proc`,
-    /// so callers do it only on their slow path.
+    /// so callers do it only on their slow path. Inlined: every send and
+    /// every spin of a receive asks, and the answer is one load.
+    #[inline]
     pub(crate) fn state(&self, check_alive: bool) -> PeerState {
         // Acquire: pairs with the Release in `detach` (see module docs).
         match self.state.load(Ordering::Acquire) {
@@ -123,6 +125,7 @@ impl PeerSlot {
         let _ = self.state.compare_exchange(ATTACHED, DIED, Ordering::Relaxed, Ordering::Relaxed);
     }
 
+    #[cold]
     fn holder_alive(&self) -> bool {
         let pid = self.pid.load(Ordering::Relaxed);
         let start = self.start.load(Ordering::Relaxed);

@@ -725,6 +725,30 @@ impl<T: Pod> fmt::Debug for SendSlot<'_, T> {
 // Consumer
 // ---------------------------------------------------------------------------
 
+/// How long a blocking receive may wait. A timeout becomes a deadline only
+/// once the first look has found nothing, so a receive that finds a message
+/// ready never reads the clock.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Never,
+    At(Instant),
+    After(Duration),
+}
+
+impl Limit {
+    fn at(deadline: Option<Instant>) -> Self {
+        deadline.map_or(Limit::Never, Limit::At)
+    }
+
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Limit::Never => None,
+            Limit::At(d) => Some(d),
+            Limit::After(t) => Instant::now().checked_add(t),
+        }
+    }
+}
+
 /// The receiving end of an SPSC ring. One per ring; not `Clone`.
 pub struct Consumer<T> {
     ring: Ring<T>,
@@ -953,10 +977,16 @@ impl<T: Pod> Consumer<T> {
 
     /// Waits until at least one message is ready, returning how many (the
     /// shared `tail` is reread if fewer than `want` are known to be ready).
-    fn wait_ready(&mut self, want: u64, deadline: Option<Instant>) -> Result<u64, RecvTimeoutError> {
-        if let Some(r) = Self::poll(&self.ring, self.head, &mut self.tail_view, want, false) {
-            return r.map_err(Into::into);
+    /// The clock is read only if the first look finds nothing.
+    #[inline(always)]
+    fn wait_ready(&mut self, want: u64, limit: Limit) -> Result<u64, RecvTimeoutError> {
+        match Self::poll(&self.ring, self.head, &mut self.tail_view, want, false) {
+            Some(r) => r.map_err(Into::into),
+            None => self.wait_ready_slow(limit.deadline()),
         }
+    }
+
+    fn wait_ready_slow(&mut self, deadline: Option<Instant>) -> Result<u64, RecvTimeoutError> {
         let Self { ring, head, tail_view } = self;
         let head = *head;
         let outcome = ring
@@ -1012,10 +1042,7 @@ impl<T: Pod> Consumer<T> {
     /// is gone; [`RecvError::Corrupt`] if the shared positions are impossible.
     #[inline]
     pub fn recv(&mut self) -> Result<T, RecvError> {
-        if let Ok(v) = self.try_recv() {
-            return Ok(v);
-        }
-        self.recv_deadline(None).map_err(|e| match e {
+        self.recv_within(Limit::Never).map_err(|e| match e {
             RecvTimeoutError::Corrupt(w) => RecvError::Corrupt(w),
             _ => RecvError::Disconnected,
         })
@@ -1026,23 +1053,25 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// [`RecvTimeoutError::Timeout`] if nothing came; otherwise as
     /// [`Consumer::recv`].
+    #[inline]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        // Read the clock only if we have to wait.
-        match self.try_recv() {
-            Err(TryRecvError::Empty) => self.recv_deadline(Instant::now().checked_add(timeout)),
-            other => other.map_err(|e| match e {
-                TryRecvError::Corrupt(w) => RecvTimeoutError::Corrupt(w),
-                _ => RecvTimeoutError::Disconnected,
-            }),
-        }
+        self.recv_within(Limit::After(timeout))
     }
 
     /// Receives a message, waiting until `deadline` (`None`: no limit).
     ///
     /// # Errors
     /// As [`Consumer::recv_timeout`].
+    #[inline]
     pub fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        self.wait_ready(1, deadline)?;
+        self.recv_within(Limit::at(deadline))
+    }
+
+    /// Every blocking receive: one look, and a wait only if it found nothing
+    /// (they used to look once in a `try_recv` and then again in the wait).
+    #[inline(always)]
+    fn recv_within(&mut self, limit: Limit) -> Result<T, RecvTimeoutError> {
+        self.wait_ready(1, limit)?;
         let v = self.read(self.head);
         self.release(self.head + 1);
         Ok(v)
@@ -1071,7 +1100,7 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::recv`].
     pub fn recv_ref(&mut self) -> Result<RecvRef<'_, T>, RecvError> {
-        match self.wait_ready(1, None) {
+        match self.wait_ready(1, Limit::Never) {
             Ok(_) => Ok(self.ref_guard()),
             Err(RecvTimeoutError::Corrupt(w)) => Err(RecvError::Corrupt(w)),
             Err(_) => Err(RecvError::Disconnected),
@@ -1083,7 +1112,7 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::recv_timeout`].
     pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-        self.wait_ready(1, Instant::now().checked_add(timeout))?;
+        self.wait_ready(1, Limit::After(timeout))?;
         Ok(self.ref_guard())
     }
 
@@ -1115,7 +1144,7 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::recv`].
     pub fn recv_batch(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
-        match self.wait_ready(out.len() as u64, None) {
+        match self.wait_ready(out.len() as u64, Limit::Never) {
             Ok(ready) => Ok(self.read_batch(ready, out)),
             Err(RecvTimeoutError::Corrupt(w)) => Err(RecvError::Corrupt(w)),
             Err(_) => Err(RecvError::Disconnected),
@@ -1127,7 +1156,7 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::recv_timeout`].
     pub fn recv_batch_timeout(&mut self, out: &mut [T], timeout: Duration) -> Result<usize, RecvTimeoutError> {
-        let ready = self.wait_ready(out.len() as u64, Instant::now().checked_add(timeout))?;
+        let ready = self.wait_ready(out.len() as u64, Limit::After(timeout))?;
         Ok(self.read_batch(ready, out))
     }
 }
