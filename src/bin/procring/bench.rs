@@ -335,7 +335,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     }
     eprint!("\r\x1b[2K");
     if !args.json {
-        print!("{}", table(&rows));
+        print!("{}", table(&rows, plan.floor_lines));
     }
     Ok(())
 }
@@ -1187,7 +1187,7 @@ fn si(v: f64) -> String {
     }
 }
 
-fn table(rows: &[Row]) -> String {
+fn table(rows: &[Row], floor_lines: u64) -> String {
     let mut out = String::new();
     let pipe_p50 = rows
         .iter()
@@ -1248,7 +1248,8 @@ fn table(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nfloor: a raw cache-line ping-pong between the same two cores, interleaved with each row's runs.\n\
+        "\nfloor: a raw cache-line ping-pong between the same two cores, over {floor_lines} line pair(s) in turn, \
+         interleaved with each row's runs.\n\
          x floor / x pipe: p50 over the floor's / the Unix pipe's p50 (lower is better); \
          stream x pipe: messages/s over the pipe's (higher is better)."
     );
