@@ -341,7 +341,12 @@ impl<T: Pod> Queue<T> {
     /// [`SendError`] (with `value`) if the queue is closed.
     #[inline]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        self.send_deadline(value, None).map_err(blocking)
+        // The first try inline, as the SPSC ring's `send`: the value goes
+        // straight into its slot, not through the waiting function's argument.
+        match self.try_send(value) {
+            Err(TrySendError::Full(v)) => self.send_deadline(v, None).map_err(blocking),
+            other => other.map_err(|e| SendError(e.into_inner())),
+        }
     }
 
     /// Sends `value`, waiting at most `timeout` for room.
@@ -389,7 +394,12 @@ impl<T: Pod> Queue<T> {
     /// [`RecvError::Disconnected`] once the queue is closed and drained.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_deadline(None).map_err(recv_blocking)
+        // The message goes straight into the `Result` returned, not into a
+        // `Result` with another error type first (as the SPSC ring's `recv`).
+        match self.ring().claim_recv(&self.wait, None) {
+            Ok(pos) => Ok(self.read_release(pos)),
+            Err(stop) => Err(recv_blocking(recv_err(stop))),
+        }
     }
 
     /// Receives a message, waiting at most `timeout`.
