@@ -155,6 +155,7 @@ unsafe fn counters(kind: Kind, ctl: *const u8) -> Vec<(&'static str, u64)> {
                 vec![
                     ("sent", open_tail),
                     ("received", head),
+                    ("released", word(ctl, mpmc::offsets::RELEASED)),
                     ("queued", open_tail.saturating_sub(head)),
                     ("closed", tail >> 63),
                     ("skipped", word(ctl, mpmc::offsets::SKIPPED)),

@@ -233,6 +233,26 @@ fn an_uncommitted_reservation_is_skipped_not_delivered() {
 }
 
 #[test]
+fn a_receiver_holding_a_message_in_place_holds_up_only_its_own_slot() {
+    let q = Queue::<u32>::new(4).unwrap();
+    q.send_batch(&[1, 2]).unwrap();
+    let held = q.recv_ref().unwrap();
+    // Another handle takes the next message and finishes first: it returns
+    // at once, without waiting for the held one.
+    assert_eq!(q.clone().recv_timeout(Duration::from_secs(10)), Ok(2));
+    q.send_batch(&[3, 4]).unwrap();
+    // The held message's slot is the next lap's first: no room until it goes.
+    assert_eq!(q.try_send(5), Err(TrySendError::Full(5)));
+    assert_eq!(*held, 1);
+    drop(held);
+    // Both slots are free now, the one finished out of order included.
+    assert_eq!((q.try_send(5), q.try_send(6)), (Ok(()), Ok(())));
+    let mut out = [0; 4];
+    assert_eq!(q.try_recv_batch(&mut out), Ok(4));
+    assert_eq!(out, [3, 4, 5, 6]);
+}
+
+#[test]
 fn batches_send_all_and_receive_what_is_ready() {
     let q = Queue::<u16>::new(8).unwrap();
     q.send_batch(&[1, 2, 3]).unwrap();
@@ -326,10 +346,10 @@ mod serialized {
         let q = SerdeQueue::<String>::create(name.as_str(), 2, 16).unwrap();
         q.send(&"abc".into()).unwrap();
         // Slot 0's payload (after the 8-byte sequence word) starts with the
-        // length; the slot region follows the 640-byte control block.
+        // length; the slot region follows the 768-byte control block.
         use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new().write(true).open(name.path()).unwrap();
-        f.write_all_at(&1_000_000u32.to_le_bytes(), crate::common::CONTROL_OFFSET + 640 + 8).unwrap();
+        f.write_all_at(&1_000_000u32.to_le_bytes(), crate::common::CONTROL_OFFSET + 768 + 8).unwrap();
         assert!(matches!(q.recv(), Err(MessageRecvError::Corrupt(_))));
         q.send(&"next".into()).unwrap();
         assert_eq!(q.recv(), Ok("next".to_owned()), "the queue goes on");

@@ -1,8 +1,10 @@
 //! The MPMC queue over heap memory: no loss, no duplication and per-producer
 //! order with two producers and two consumers; the full and empty edges at
 //! capacity 2 with both waits; close racing with blocked senders and
-//! receivers. Catches: `procring_bug="queue_seq_before_write"` (a slot read
-//! while it is being written), and both eventcount fence bugs.
+//! receivers; a consumer finishing out of order. Catches:
+//! `procring_bug="queue_seq_before_write"` (a slot read while it is being
+//! written), `procring_bug="queue_full_without_sweep"` (a mark nobody saw
+//! leaves the ring full for good), and both eventcount fence bugs.
 #![cfg(loom)]
 
 mod common;
@@ -90,5 +92,27 @@ fn close_wakes_a_blocked_sender_and_a_blocked_receiver() {
         let got = receiver.join().unwrap();
         // Everything claimed before the close arrives, and nothing else.
         assert_eq!(got, if sent { vec![1, 2, 3] } else { vec![1, 2] });
+    });
+}
+
+#[test]
+fn a_consumer_that_finishes_out_of_order_holds_up_no_one() {
+    common::model(|| {
+        let q = queue(2);
+        q.send(1).unwrap();
+        q.send(2).unwrap();
+        // Message 1 is read in place and held while another consumer takes
+        // message 2 and finishes first: it marks its slot and returns.
+        let guard = q.recv_ref().unwrap();
+        let rx = q.clone();
+        let other = thread::spawn(move || rx.recv().unwrap());
+        assert_eq!(*guard, 1);
+        drop(guard);
+        // Both slots come back, however the two releases interleave: the
+        // second send needs the marked one.
+        q.send(3).unwrap();
+        q.send(4).unwrap();
+        assert_eq!(other.join().unwrap(), 2);
+        assert_eq!((q.recv(), q.recv()), (Ok(3), Ok(4)));
     });
 }

@@ -1,31 +1,50 @@
-//! A bounded many-producer many-consumer ring with a sequence number per slot
-//! (Vyukov's design, as in crossbeam's `ArrayQueue`), over memory it is handed.
+//! A bounded many-producer many-consumer ring over memory it is handed: a
+//! sequence number per slot for publishing (as in Vyukov's design and
+//! crossbeam's `ArrayQueue`), and a shared count of released positions for
+//! room (as in the SPSC ring), so that a consumer never writes a slot line
+//! and a producer never reads one in the common case.
 //!
 //! # Protocol
 //!
-//! Shared state: `tail` (next position to claim for writing) and `head` (next
-//! position to claim for reading), `u64` counters that only grow; and in
-//! every slot a sequence word `seq` next to the payload. Slot `i` serves the
-//! positions `i, i + cap, i + 2cap, ...`; its `seq` says which and in what
-//! state:
+//! Shared state: `tail` (next position to claim for writing), `head` (next
+//! position to claim for reading) and `released` (every position below it
+//! has been read, its slot free for the next lap), `u64` counters that only
+//! grow; and in every slot a sequence word `seq` next to the payload. Slot
+//! `i` serves the positions `i, i + cap, i + 2cap, ...`; its `seq` says
+//! which and in what state:
 //!
-//! | `seq` (without the `SKIP` bit) | the slot, for position `pos` in it |
-//! |--------------------------------|------------------------------------|
-//! | `pos`                          | free: a producer may claim `pos`   |
-//! | `pos + 1`                      | published: a consumer may claim it |
-//! | `pos + cap` (= next lap's `pos`) | released: free for the next lap  |
+//! | `seq` (without `SKIP`) | the slot, for position `pos` in it |
+//! |------------------------|------------------------------------|
+//! | below `pos + 1` (an earlier lap's value, or 0 at first) | not published |
+//! | `pos + 1`              | published: a consumer may claim it |
+//! | `(pos + 1) \| DONE`    | read by a consumer that finished out of order |
 //!
-//! A producer claims `pos` by CAS `tail: pos → pos + 1` after seeing
-//! `seq == pos`, writes the payload, and stores `seq = pos + 1` (publish). A
-//! consumer claims `pos` by CAS `head: pos → pos + 1` after seeing
-//! `seq == pos + 1`, reads the payload, and stores `seq = pos + cap` (release).
+//! A producer claims `pos` by CAS `tail: pos → pos + 1` once `pos <
+//! released + cap` (its process caches `released` and rereads it only when
+//! the cached copy says full), writes the payload, and stores
+//! `seq = pos + 1` (publish). A consumer claims `pos` by CAS
+//! `head: pos → pos + 1` after seeing `seq == pos + 1`, reads the payload,
+//! and releases the position:
 //!
-//! The three states differ only if `cap >= 2`: a queue has at least two slots.
+//! - **in order** (`released == pos`, the common case, and always with one
+//!   consumer): stores `released = pos + 1`. Nobody else moves `released`
+//!   off `pos` (below), so a plain store is enough. It then moves
+//!   `released` on over any slots marked after it (best effort; see next).
+//! - **out of order** (an earlier position is still being read): marks its
+//!   slot `(pos + 1) | DONE` and returns at once, so that one slow consumer
+//!   (or one holding a zero-copy guard) never holds up the others' receives.
+//!   Whoever finds `released` at a marked slot moves it on with a CAS: the
+//!   consumer that releases the position before it, if it sees the mark,
+//!   and otherwise a producer that finds the ring full, which looks for
+//!   marks before it reports full or waits. The marking consumer notifies
+//!   `not_full`, so a producer asleep on a full ring wakes to look.
 //!
-//! **Invariant:** `head <= tail <= head + cap`; each position is claimed by
-//! exactly one producer and then one consumer, and its payload is written only
-//! between the producer's claim and publish, and read only between the
-//! consumer's claim and release.
+//! **Invariant:** `released <= head <= tail <= released + cap`; each position
+//! is claimed by exactly one producer and then one consumer; its payload is
+//! written only between the producer's claim and publish, and read only
+//! between the consumer's claim and its release (in order, or marked), and
+//! `released` moves off a position only by its own consumer's store, or by
+//! a CAS over a marked slot (or a dead consumer's claim, below).
 //!
 //! **Close:** bit 63 of `tail` (`CLOSED`), set once with `fetch_or`. A claim
 //! is a CAS on `tail`, so no send can succeed after close. A consumer reports
@@ -56,7 +75,8 @@
 //! (and one does), the claimer is dead, for a live claimer's word would be
 //! among them. A producer's abandoned claim is then published with `SKIP`
 //! (CAS from the unpublished value, so a message is never half-delivered);
-//! a consumer's is released (the message it was reading is lost with it).
+//! a consumer's slot is marked as read and `released` moved on over it
+//! (the message it was reading is lost with it).
 //! Either way `abandoned` counts it. A waiter checks this on its thorough
 //! polls (before sleeping, and after every 50 ms slice), so a death is
 //! resolved within about two slices (a claim is looked into when two
@@ -67,10 +87,16 @@
 //!
 //! - publish: `seq` store Release ↔ consumer's `seq` load Acquire: the payload
 //!   is written before it is read.
-//! - release: `seq` store Release ↔ producer's `seq` load Acquire (next lap):
-//!   the payload is read before it is overwritten.
+//! - release: `released` store Release ↔ producer's `released` load
+//!   Acquire: the payload is read before the next lap overwrites it. A
+//!   consumer's check `released == pos` is Acquire, so the store it then
+//!   makes carries every earlier consumer's reads along; a mark is stored
+//!   Release and read Acquire by whoever moves `released` over it with an
+//!   AcqRel CAS, which carries the marking consumer's read on to producers.
+//!   A producer's process-local cache of `released` is itself stored
+//!   Release and loaded Acquire, for the same chain between its threads.
 //! - `head`/`tail` CAS and loads are Relaxed: they only hand out positions;
-//!   the payload's visibility is carried by `seq` alone.
+//!   the payload's visibility is carried by `seq` and `released` alone.
 //! - close: `fetch_or` AcqRel, then `closed` stored Release; a consumer that
 //!   loads `closed` (Acquire) and finds it set then loads `tail` (Acquire),
 //!   which has the `CLOSED` bit and every claim made before it.
@@ -93,6 +119,9 @@ use crate::wait::{EventCount, Wait};
 const CLOSED: u64 = 1 << 63;
 /// Bit 62 of a published slot's `seq`: the slot carries no message.
 const SKIP: u64 = 1 << 62;
+/// Bit 61 of a slot's `seq`: read and released out of order (a mark for
+/// whoever moves `released` over it).
+const DONE: u64 = 1 << 61;
 /// Bit 63 of a claim word: a consumer's claim (clear: a producer's).
 const RECV_CLAIM: u64 = 1 << 63;
 /// A claim word held by an operation that has not announced a position yet.
@@ -104,16 +133,18 @@ const TAKEN: u64 = u64::MAX;
 /// |-------:|-------------|------------|
 /// |      0 | `tail: u64` (bit 63: closed) | producers (CAS), `close` |
 /// |    128 | `head: u64` | consumers (CAS) |
-/// |    256 | `not_empty: EventCount` | consumers announce, producers wake |
-/// |    384 | `not_full: EventCount`  | producers announce, consumers wake |
-/// |    512 | `skipped: u64` | consumers: slots passed over (claims dropped uncommitted, or abandoned) |
-/// |    520 | `abandoned: u64` | survivors: claims whose process died before finishing |
-/// |    528 | `closed: u64` | `close`, once (1): what an idle consumer reads instead of `tail` |
+/// |    256 | `released: u64` | consumers (store in order; CAS over marks), producers (CAS over marks) |
+/// |    384 | `not_empty: EventCount` | consumers announce, producers wake |
+/// |    512 | `not_full: EventCount`  | producers announce, consumers wake |
+/// |    640 | `skipped: u64` | consumers: slots passed over (claims dropped uncommitted, or abandoned) |
+/// |    648 | `abandoned: u64` | survivors: claims whose process died before finishing |
+/// |    656 | `closed: u64` | `close`, once (1): what an idle consumer reads instead of `tail` |
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Control {
     tail: CachePadded<AtomicU64>,
     head: CachePadded<AtomicU64>,
+    released: CachePadded<AtomicU64>,
     not_empty: CachePadded<EventCount>,
     not_full: CachePadded<EventCount>,
     counters: CachePadded<Counters>,
@@ -127,6 +158,7 @@ pub(crate) mod offsets {
 
     pub(crate) const TAIL: usize = offset_of!(Control, tail);
     pub(crate) const HEAD: usize = offset_of!(Control, head);
+    pub(crate) const RELEASED: usize = offset_of!(Control, released);
     // A `CachePadded<T>` holds its `T` at offset 0.
     pub(crate) const SKIPPED: usize = offset_of!(Control, counters) + offset_of!(Counters, skipped);
     pub(crate) const ABANDONED: usize = offset_of!(Control, counters) + offset_of!(Counters, abandoned);
@@ -144,11 +176,12 @@ struct Counters {
 
 #[cfg(all(not(loom), target_arch = "x86_64"))]
 const _: () = {
-    assert!(size_of::<Control>() == 640);
+    assert!(size_of::<Control>() == 768);
     assert!(std::mem::offset_of!(Control, head) == 128);
-    assert!(std::mem::offset_of!(Control, not_empty) == 256);
-    assert!(std::mem::offset_of!(Control, not_full) == 384);
-    assert!(std::mem::offset_of!(Control, counters) == 512);
+    assert!(std::mem::offset_of!(Control, released) == 256);
+    assert!(std::mem::offset_of!(Control, not_empty) == 384);
+    assert!(std::mem::offset_of!(Control, not_full) == 512);
+    assert!(std::mem::offset_of!(Control, counters) == 640);
 };
 
 impl Control {
@@ -156,6 +189,7 @@ impl Control {
         Self {
             tail: CachePadded::new(AtomicU64::new(0)),
             head: CachePadded::new(AtomicU64::new(0)),
+            released: CachePadded::new(AtomicU64::new(0)),
             not_empty: CachePadded::new(EventCount::new()),
             not_full: CachePadded::new(EventCount::new()),
             counters: CachePadded::new(Counters {
@@ -286,7 +320,7 @@ pub(crate) struct Slots {
 impl Slots {
     pub(crate) fn new_loom(cap: u64) -> Self {
         let slots = (0..cap)
-            .map(|i| LoomSlot { seq: AtomicU64::new(i), data: crate::sync::UnsafeCell::new([0; LOOM_WORDS]) })
+            .map(|_| LoomSlot { seq: AtomicU64::new(0), data: crate::sync::UnsafeCell::new([0; LOOM_WORDS]) })
             .collect();
         Self { slots }
     }
@@ -345,6 +379,10 @@ pub(crate) struct Mpmc {
     /// The segment's attachment table and this process's row in it; `None`
     /// for a queue within one process (no process can die under it).
     claims: Option<Claims>,
+    /// Process-local: `released` as last read by a producer of this
+    /// process. On a line of its own: producers write it whenever they
+    /// reread `released`, and every operation reads the fields above.
+    released_seen: CachePadded<AtomicU64>,
 }
 
 /// Claim words `0..OWNED` of a row are each owned by one thread of the
@@ -496,13 +534,13 @@ impl Mpmc {
         claims: Option<Claims>,
     ) -> Self {
         debug_assert!(cap.is_power_of_two() && cap >= 2);
-        Self { ctl, slots, mask: cap - 1, barrier, claims }
+        Self { ctl, slots, mask: cap - 1, barrier, claims, released_seen: CachePadded::new(AtomicU64::new(0)) }
     }
 
-    /// Writes the initial sequence words: slot `i` is free for position `i`.
+    /// Writes the initial sequence words: no slot is published.
     pub(crate) fn init_slots(&self) {
         for i in 0..=self.mask {
-            self.slots.seq(i as usize).store(i, Ordering::Relaxed);
+            self.slots.seq(i as usize).store(0, Ordering::Relaxed);
         }
     }
 
@@ -626,32 +664,66 @@ impl Mpmc {
             if tail & CLOSED != 0 {
                 return Err(Stop::Closed);
             }
-            // Acquire: pairs with the consumer's Release in `release`; its
-            // read of the previous lap's payload happens before our write.
-            let seq = self.slots.seq(self.idx(tail)).load(Ordering::Acquire);
-            let diff = (seq & !SKIP).wrapping_sub(tail) as i64;
-            if diff == 0 {
-                if let Some(w) = self.word(word) {
-                    w.store(tail + 1, Ordering::Relaxed); // announce the claim
-                }
-                // Release: the announcement above is visible to whoever
-                // sees this claim (see "Claims and death").
-                match ctl.tail.compare_exchange_weak(tail, tail + 1, Ordering::Release, Ordering::Relaxed) {
-                    Ok(_) => return Ok(tail),
-                    Err(now) => tail = now,
-                }
-            } else {
-                // diff < 0: the slot still holds last lap's message (full),
-                // unless `tail` has moved on; diff > 0: another producer took
-                // this position, so `tail` has moved on. Either way, look again.
-                let now = ctl.tail.load(Ordering::Relaxed);
-                if now == tail {
-                    // Full; or, for diff > 0, a slot ahead of an unmoved tail,
-                    // which no honest state produces: treat it as full too (a
-                    // sender waits; it never writes a slot it does not own).
-                    return Err(Stop::NotNow);
-                }
-                tail = now;
+            if !self.room_at(tail) {
+                return Err(Stop::NotNow);
+            }
+            if let Some(w) = self.word(word) {
+                w.store(tail + 1, Ordering::Relaxed); // announce the claim
+            }
+            // Release: the announcement above is visible to whoever sees
+            // this claim (see "Claims and death").
+            match ctl.tail.compare_exchange_weak(tail, tail + 1, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return Ok(tail),
+                Err(now) => tail = now,
+            }
+        }
+    }
+
+    /// Whether position `tail`'s slot is free: its previous lap's position
+    /// (`tail - cap`) is below `released`. Uses this process's copy of
+    /// `released` while that says so; else rereads it.
+    #[inline(always)]
+    fn room_at(&self, tail: u64) -> bool {
+        // Acquire: pairs with the Release store of the thread of this
+        // process that last reread `released` (see "Memory ordering").
+        let seen = self.released_seen.load(Ordering::Acquire);
+        // Saturating: a `tail` read before a `released` that has since
+        // passed it is stale; the CAS on it fails and we look again.
+        tail.saturating_sub(seen) < self.capacity() || self.reread_released(tail)
+    }
+
+    /// Rereads `released`; when it says full, first moves it on over slots
+    /// that consumers finished out of order. Returns whether `tail` has room.
+    #[inline(never)]
+    fn reread_released(&self, tail: u64) -> bool {
+        // Acquire: pairs with the consumers' Release stores (and CASes) of
+        // `released`: their reads of the freed slots happen before our
+        // writes to them.
+        let mut released = self.ctl().released.load(Ordering::Acquire);
+        #[cfg(not(procring_bug = "queue_full_without_sweep"))]
+        if tail.saturating_sub(released) >= self.capacity() {
+            released = self.advance_over_marks(released);
+        }
+        // Release: see `room_at`.
+        self.released_seen.store(released, Ordering::Release);
+        tail.saturating_sub(released) < self.capacity()
+    }
+
+    /// Moves `released` on from `released` over slots marked as read out of
+    /// order, one CAS each; returns where it stopped (or the value found
+    /// when another thread moved it first, which then goes on from there).
+    fn advance_over_marks(&self, mut released: u64) -> u64 {
+        let ctl = self.ctl();
+        loop {
+            // Acquire: pairs with the marking consumer's Release store; its
+            // read of the payload happens before our CAS, which (Release)
+            // passes it on to producers.
+            if self.slots.seq(self.idx(released)).load(Ordering::Acquire) != (released + 1) | DONE {
+                return released;
+            }
+            match ctl.released.compare_exchange(released, released + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => released += 1,
+                Err(now) => return now,
             }
         }
     }
@@ -707,8 +779,8 @@ impl Mpmc {
         loop {
             // Acquire: pairs with the producer's Release in `publish`.
             let seq = self.slots.seq(self.idx(head)).load(Ordering::Acquire);
-            let diff = (seq & !SKIP).wrapping_sub(head + 1) as i64;
-            if diff == 0 {
+            let diff = (seq & !(SKIP | DONE)).wrapping_sub(head + 1) as i64;
+            if diff == 0 && seq & DONE == 0 {
                 if let Some(w) = self.word(word) {
                     w.store((head + 1) | RECV_CLAIM, Ordering::Relaxed); // announce the claim
                 }
@@ -743,7 +815,8 @@ impl Mpmc {
                 }
                 head = now;
             } else {
-                // Another consumer took this position; `head` has moved on.
+                // Another consumer took this position (and may have read it
+                // already: a mark); `head` has moved on.
                 let now = ctl.head.load(Ordering::Relaxed);
                 if now == head {
                     return Err(Stop::Corrupt("a slot's sequence is ahead of the consumers' position"));
@@ -762,11 +835,33 @@ impl Mpmc {
         }
     }
 
+    /// Releases position `pos`, in order or by a mark (see "Protocol").
     #[inline]
     fn release_slot(&self, pos: u64) {
-        // Release: pairs with the producer's Acquire load of `seq`.
-        self.slots.seq(self.idx(pos)).store(pos + self.capacity(), Ordering::Release);
-        self.ctl().not_full.notify(self.barrier);
+        let ctl = self.ctl();
+        // Acquire: the store of `pos` by the consumer before us happens
+        // before ours, so ours carries its reads along to producers.
+        if ctl.released.load(Ordering::Acquire) == pos {
+            // Release: pairs with the producers' Acquire load; our read of
+            // the payload happens before the next lap's write.
+            ctl.released.store(pos + 1, Ordering::Release);
+            // Consumers after us may have finished first and marked their
+            // slots: only if someone claimed after us (with one consumer,
+            // never; this keeps its next slot's line out of the way).
+            if ctl.head.load(Ordering::Relaxed) != pos + 1 {
+                self.advance_over_marks(pos + 1);
+            }
+        } else {
+            // Release: pairs with the Acquire load in `advance_over_marks`.
+            self.slots.seq(self.idx(pos)).store((pos + 1) | DONE, Ordering::Release);
+            // The consumer before us may have finished meanwhile without
+            // seeing our mark (or left marks unswept the same way): move
+            // `released` on from wherever it is now. Best effort; a
+            // producer that finds the ring full looks for marks itself.
+            // Acquire: as in `advance_over_marks`.
+            self.advance_over_marks(ctl.released.load(Ordering::Acquire));
+        }
+        ctl.not_full.notify(self.barrier);
     }
 
     /// Whether a `try_` call that found nothing to do should look for a dead
@@ -777,9 +872,9 @@ impl Mpmc {
 
     /// Resolves claims whose process died where they block the queue: a
     /// producer's unpublished claim at `head` (consumers wait on it), a
-    /// consumer's unreleased claim at `tail - capacity` (producers wait on
-    /// it). Then clears dead processes' resolved claim words, so that their
-    /// rows can be reused. Returns whether it resolved a claim.
+    /// consumer's unreleased claim at `released` (producers wait on it).
+    /// Then clears dead processes' resolved claim words, so that their rows
+    /// can be reused. Returns whether it resolved a claim.
     pub(crate) fn recover(&self) -> bool {
         let Some(c) = &self.claims else { return false };
         let ctl = self.ctl();
@@ -790,32 +885,40 @@ impl Mpmc {
         let tail = ctl.tail.load(Ordering::Acquire) & !CLOSED;
         let seq_of = |pos: u64| self.slots.seq(self.idx(pos));
         // A producer claimed `head` (tail is past it) and has not published.
+        // The slot still holds an earlier lap's value (`released` is past
+        // that lap's position, so no one else writes it now).
+        let seq = seq_of(head).load(Ordering::Acquire);
         if tail > head
-            && seq_of(head).load(Ordering::Acquire) == head
+            && seq & !(SKIP | DONE) < head + 1
             && c.suspect(0, head + 1)
             && c.claimed_only_by_dead(head + 1)
             // AcqRel: as a publish (Release) of an empty slot; fails if the
             // slot moved on meanwhile.
-            && seq_of(head).compare_exchange(head, (head + 1) | SKIP, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            && seq_of(head).compare_exchange(seq, (head + 1) | SKIP, Ordering::AcqRel, Ordering::Relaxed).is_ok()
         {
             ctl.counters.abandoned.fetch_add(1, Ordering::Relaxed);
             ctl.not_empty.notify(self.barrier);
             resolved = true;
         }
-        // A consumer claimed `tail - capacity` (head is past it) and has not
-        // released it: producers wait for that slot.
-        if let Some(q) = tail.checked_sub(self.capacity()) {
-            let seq = seq_of(q).load(Ordering::Acquire);
-            if head > q
-                && seq & !SKIP == q + 1
-                && c.suspect(1, (q + 1) | RECV_CLAIM)
-                && c.claimed_only_by_dead((q + 1) | RECV_CLAIM)
-                && seq_of(q).compare_exchange(seq, q + self.capacity(), Ordering::AcqRel, Ordering::Relaxed).is_ok()
-            {
-                ctl.counters.abandoned.fetch_add(1, Ordering::Relaxed);
-                ctl.not_full.notify(self.barrier);
-                resolved = true;
-            }
+        // A consumer claimed `released` (head is past it) and has neither
+        // released nor marked it: producers wait for that slot. Mark it for
+        // the consumer, then move `released` on.
+        // Acquire: as `head` above; and the marks before it.
+        let released = ctl.released.load(Ordering::Acquire);
+        let seq = seq_of(released).load(Ordering::Acquire);
+        if head > released
+            && seq & !SKIP == released + 1
+            && c.suspect(1, (released + 1) | RECV_CLAIM)
+            && c.claimed_only_by_dead((released + 1) | RECV_CLAIM)
+            // AcqRel: as a mark (Release); fails if the slot moved on.
+            && seq_of(released)
+                .compare_exchange(seq, (released + 1) | DONE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            ctl.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+            self.advance_over_marks(released);
+            ctl.not_full.notify(self.barrier);
+            resolved = true;
         }
         if resolved {
             self.sweep(c);
@@ -847,6 +950,7 @@ impl Mpmc {
             // make a claim won since look never won.
             let head = ctl.head.load(Ordering::Acquire);
             let tail = ctl.tail.load(Ordering::Acquire) & !CLOSED;
+            let released = ctl.released.load(Ordering::Acquire);
             for w in &row.claims {
                 let claim = w.load(Ordering::Acquire);
                 let pos = (claim & !RECV_CLAIM).wrapping_sub(1);
@@ -854,8 +958,10 @@ impl Mpmc {
                 let done = match claim {
                     0 => continue,
                     TAKEN => true,
-                    _ if claim & RECV_CLAIM == 0 => pos >= tail || seq != pos,
-                    _ => pos >= head || seq != pos + 1,
+                    // Never won, or published (this lap or a later one).
+                    _ if claim & RECV_CLAIM == 0 => pos >= tail || seq & !DONE > pos,
+                    // Never won, released, or marked (or a later lap's).
+                    _ => pos >= head || released > pos || seq != pos + 1,
                 };
                 if done {
                     // Relaxed: a dead process's word; nobody else writes it.
