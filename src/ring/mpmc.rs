@@ -495,7 +495,10 @@ impl Claims {
 
     /// Which of this process's claim words `w` is.
     fn index_of(&self, w: &AtomicU64) -> Option<u8> {
-        self.mine().claims.iter().position(|x| std::ptr::eq(x, w)).map(|i| i as u8)
+        let words = &self.mine().claims;
+        // By address, not by a scan of the words.
+        let i = (w as *const AtomicU64 as usize).wrapping_sub(words.as_ptr() as usize) / size_of::<AtomicU64>();
+        (i < words.len()).then_some(i as u8)
     }
 
     /// Whether `claim`, found unfinished, was also found unfinished by the
