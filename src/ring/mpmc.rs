@@ -122,6 +122,11 @@ const SKIP: u64 = 1 << 62;
 /// Bit 61 of a slot's `seq`: read and released out of order (a mark for
 /// whoever moves `released` over it).
 const DONE: u64 = 1 << 61;
+
+/// The `seq` of position `pos`'s slot once its consumer has marked it.
+const fn marked(pos: u64) -> u64 {
+    (pos + 1) | DONE
+}
 /// Bit 63 of a claim word: a consumer's claim (clear: a producer's).
 const RECV_CLAIM: u64 = 1 << 63;
 /// A claim word held by an operation that has not announced a position yet.
@@ -721,7 +726,7 @@ impl Mpmc {
             // Acquire: pairs with the marking consumer's Release store; its
             // read of the payload happens before our CAS, which (Release)
             // passes it on to producers.
-            if self.slots.seq(self.idx(released)).load(Ordering::Acquire) != (released + 1) | DONE {
+            if self.slots.seq(self.idx(released)).load(Ordering::Acquire) != marked(released) {
                 return released;
             }
             match ctl.released.compare_exchange(released, released + 1, Ordering::AcqRel, Ordering::Acquire) {
@@ -856,7 +861,7 @@ impl Mpmc {
             }
         } else {
             // Release: pairs with the Acquire load in `advance_over_marks`.
-            self.slots.seq(self.idx(pos)).store((pos + 1) | DONE, Ordering::Release);
+            self.slots.seq(self.idx(pos)).store(marked(pos), Ordering::Release);
             // The consumer before us may have finished meanwhile without
             // seeing our mark (or left marks unswept the same way): move
             // `released` on from wherever it is now. Best effort; a
@@ -915,7 +920,7 @@ impl Mpmc {
             && c.claimed_only_by_dead((released + 1) | RECV_CLAIM)
             // AcqRel: as a mark (Release); fails if the slot moved on.
             && seq_of(released)
-                .compare_exchange(seq, (released + 1) | DONE, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(seq, marked(released), Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
             ctl.counters.abandoned.fetch_add(1, Ordering::Relaxed);
