@@ -695,9 +695,15 @@ impl Mpmc {
         // Acquire: pairs with the Release store of the thread of this
         // process that last reread `released` (see "Memory ordering").
         let seen = self.released_seen.load(Ordering::Acquire);
-        // Saturating: a `tail` read before a `released` that has since
-        // passed it is stale; the CAS on it fails and we look again.
-        tail.saturating_sub(seen) < self.capacity() || self.reread_released(tail)
+        self.room(tail, seen) || self.reread_released(tail)
+    }
+
+    /// Whether `tail` is less than a lap ahead of `released`. Saturating: a
+    /// `tail` read before a `released` that has since passed it is stale;
+    /// the CAS on it fails and the caller looks again.
+    #[inline(always)]
+    fn room(&self, tail: u64, released: u64) -> bool {
+        tail.saturating_sub(released) < self.capacity()
     }
 
     /// Rereads `released`; when it says full, first moves it on over slots
@@ -709,12 +715,12 @@ impl Mpmc {
         // writes to them.
         let mut released = self.ctl().released.load(Ordering::Acquire);
         #[cfg(not(procring_bug = "queue_full_without_sweep"))]
-        if tail.saturating_sub(released) >= self.capacity() {
+        if !self.room(tail, released) {
             released = self.advance_over_marks(released);
         }
         // Release: see `room_at`.
         self.released_seen.store(released, Ordering::Release);
-        tail.saturating_sub(released) < self.capacity()
+        self.room(tail, released)
     }
 
     /// Moves `released` on from `released` over slots marked as read out of
@@ -985,8 +991,8 @@ impl Mpmc {
             Err(Stop::NotNow) => {}
             other => return other,
         }
-        // Full. Every look at the next slot takes its line from the consumer
-        // working on it; a sender that looked again at once would cost a
+        // Full. Every look rereads `released`, which the consumer stores on
+        // every message; a sender that looked again at once would cost a
         // saturated consumer a line transfer per message. Let it free a run
         // of slots first (as the SPSC ring's stream detection does).
         #[cfg(not(loom))]
