@@ -16,7 +16,10 @@
 //!   this machine 16 fixed pairs measured in the same run had p50s from 445
 //!   to 613 ns (`docs/benchmarks.md`).
 //! - **stream**: the peer sends as fast as it can for a fixed time, then
-//!   closes; the driver receives and checks every message.
+//!   closes; the driver receives and checks every message. Every size is
+//!   also streamed through two bare rings in raw atomics (`raw`,
+//!   `raw-claim`): the SPSC ring's shape and any MPMC queue's with nothing
+//!   else in the way (see `RawRing`).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -91,8 +94,8 @@ pub struct BenchArgs {
     #[arg(long)]
     stream_ms: Option<u64>,
     /// Only these transports (comma-separated): procring-spsc,
-    /// procring-queue, procring-pipe, unix-pipe, unix-socket. The floor is
-    /// always measured.
+    /// procring-queue, procring-pipe, unix-pipe, unix-socket. The floor and
+    /// the raw rings are always measured.
     #[arg(long, value_delimiter = ',')]
     transports: Option<Vec<String>>,
     /// Cache-line pairs the floor's ping-pong moves through, one per round
@@ -134,6 +137,10 @@ pub struct PeerArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transport {
     Floor,
+    /// The SPSC ring's shape in raw atomics, streams only (see `RawRing`).
+    Raw,
+    /// `Raw` plus a CAS per message on each side (see `RawRing`).
+    RawClaim,
     Spsc,
     Queue,
     Pipe,
@@ -142,8 +149,10 @@ enum Transport {
 }
 
 impl Transport {
-    const ALL: [Transport; 6] = [
+    const ALL: [Transport; 8] = [
         Transport::Floor,
+        Transport::Raw,
+        Transport::RawClaim,
         Transport::Spsc,
         Transport::Queue,
         Transport::Pipe,
@@ -154,6 +163,8 @@ impl Transport {
     fn name(self) -> &'static str {
         match self {
             Transport::Floor => "floor",
+            Transport::Raw => "raw",
+            Transport::RawClaim => "raw-claim",
             Transport::Spsc => "procring-spsc",
             Transport::Queue => "procring-queue",
             Transport::Pipe => "procring-pipe",
@@ -169,10 +180,20 @@ impl Transport {
     /// Modes measured: procring's own transports in both; the others block.
     fn modes(self) -> &'static [Mode] {
         match self {
-            Transport::Floor => &[Mode::Poll],
+            Transport::Floor | Transport::Raw | Transport::RawClaim => &[Mode::Poll],
             Transport::Spsc | Transport::Queue | Transport::Pipe => &[Mode::Poll, Mode::Block],
             Transport::UnixPipe | Transport::UnixSocket => &[Mode::Block],
         }
+    }
+
+    /// The hardware baselines, measured in every run whatever `--transports` says.
+    fn is_baseline(self) -> bool {
+        matches!(self, Transport::Floor | Transport::Raw | Transport::RawClaim)
+    }
+
+    /// Streams only (the ping-pong's baseline is the floor).
+    fn is_raw(self) -> bool {
+        matches!(self, Transport::Raw | Transport::RawClaim)
     }
 }
 
@@ -276,7 +297,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     }
     // (transport, mode, kind, size, two producers and two consumers?)
     let mut steps: Vec<(Transport, Mode, Kind, usize, bool)> = vec![];
-    for &t in &plan.transports {
+    for &t in plan.transports.iter().filter(|t| !t.is_raw()) {
         for &m in t.modes() {
             steps.push((t, m, Kind::PingPong, plan.pingpong_size, false));
         }
@@ -355,7 +376,7 @@ fn plan(args: &BenchArgs) -> Result<Plan, Error> {
     let transports = match &args.transports {
         None => Transport::ALL.to_vec(),
         Some(names) => {
-            let mut v = vec![Transport::Floor];
+            let mut v: Vec<_> = Transport::ALL.into_iter().filter(|t| t.is_baseline()).collect();
             for n in names {
                 let t = Transport::parse(n)?;
                 if !v.contains(&t) {
@@ -551,6 +572,7 @@ fn pingpong(
             floor.ping(total + 1).store(u64::MAX, Ordering::Release);
             finish(child)?;
         }
+        Transport::Raw | Transport::RawClaim => unreachable!("the raw rings are streams only"),
         Transport::Spsc => with_size!(size, spsc_pingpong, plan, m, &name, total, &mut timed)?,
         Transport::Queue => with_size!(size, queue_pingpong, plan, m, &name, total, &mut timed)?,
         Transport::Pipe => with_size!(size, pipe_pingpong, plan, m, &name, total, &mut timed)?,
@@ -732,6 +754,7 @@ fn stream(plan: &Plan, t: Transport, m: Mode, size: usize) -> Result<Throughput,
     let mut counter = StreamCheck::default();
     match t {
         Transport::Floor => unreachable!("the floor is a ping-pong only"),
+        Transport::Raw | Transport::RawClaim => with_size!(size, raw_stream, plan, t, &name, &mut counter)?,
         Transport::Spsc => with_size!(size, spsc_stream, plan, m, &name, &mut counter)?,
         Transport::Queue => with_size!(size, queue_stream, plan, m, &name, &mut counter)?,
         Transport::Pipe => with_size!(size, pipe_stream, plan, m, &name, &mut counter)?,
@@ -939,6 +962,7 @@ pub fn peer(a: &PeerArgs) -> Result<(), Error> {
             }
             Ok(())
         }
+        (Transport::Raw | Transport::RawClaim, _) => with_size!(a.size, raw_send, a, t, stream_for),
         (Transport::Spsc, "pingpong") => with_size!(a.size, spsc_echo, a, m),
         (Transport::Spsc, _) => with_size!(a.size, spsc_send, a, m, stream_for),
         (Transport::Queue, "pingpong") => with_size!(a.size, queue_echo, a, m),
@@ -1077,32 +1101,19 @@ const FLOOR_PONGS: usize = FLOOR_LINES as usize * FLOOR_STRIDE;
 /// round trip uses the next pair of lines, as a ring's next message uses its
 /// next slot.
 struct FloorMap {
-    map: memmap2::MmapMut,
+    file: SharedFile,
     lines: u64,
-    path: Option<String>,
 }
 
 impl FloorMap {
-    const LEN: u64 = 2 * FLOOR_PONGS as u64;
+    const LEN: usize = 2 * FLOOR_PONGS;
 
     fn create(name: &str, lines: u64) -> Result<Self, Error> {
-        let path = format!("/dev/shm/{name}");
-        let f = File::options().read(true).write(true).create_new(true).open(&path)?;
-        f.set_len(Self::LEN)?;
-        // SAFETY: a private file of ours, mapped shared; only atomics are
-        // accessed in it (see `word`).
-        let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
-        Ok(Self { map, lines, path: Some(path) })
+        Ok(Self { file: SharedFile::create(name, Self::LEN)?, lines })
     }
 
     fn open(name: &str, lines: u64) -> Result<Self, Error> {
-        let f = File::options().read(true).write(true).open(format!("/dev/shm/{name}"))?;
-        if f.metadata()?.len() != Self::LEN {
-            return Err(format!("the floor's file /dev/shm/{name} has the wrong size").into());
-        }
-        // SAFETY: as in `create`.
-        let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
-        Ok(Self { map, lines, path: None })
+        Ok(Self { file: SharedFile::open(name, Self::LEN)?, lines })
     }
 
     /// The driver's word for round trip `i`.
@@ -1116,20 +1127,219 @@ impl FloorMap {
     }
 
     fn word(&self, base: usize, i: u64) -> &AtomicU64 {
-        let offset = base + (i % self.lines.clamp(1, FLOOR_LINES)) as usize * FLOOR_STRIDE;
-        // SAFETY: `offset + 8 <= LEN` (the index is below FLOOR_LINES), the
-        // mapping is page-aligned so the word is 8-byte aligned, and the
-        // memory is only ever accessed atomically, by both processes.
-        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU64>() }
+        // The index is below FLOOR_LINES, so the word is inside LEN.
+        self.file.word(base + (i % self.lines.clamp(1, FLOOR_LINES)) as usize * FLOOR_STRIDE)
     }
 }
 
-impl Drop for FloorMap {
+/// A file in `/dev/shm` mapped shared, for the baselines: nothing of
+/// procring's between the two processes. The creator removes it on drop.
+struct SharedFile {
+    map: memmap2::MmapMut,
+    /// `map`'s start, taken mutably: the other process writes it too.
+    base: *mut u8,
+    path: Option<String>,
+}
+
+impl SharedFile {
+    fn create(name: &str, len: usize) -> Result<Self, Error> {
+        let path = format!("/dev/shm/{name}");
+        let f = File::options().read(true).write(true).create_new(true).open(&path)?;
+        let mapped = f.set_len(len as u64).and_then(|()| {
+            // SAFETY: a file of ours, mapped shared; the two processes share
+            // it only through atomics and the accesses those order (see its
+            // users).
+            unsafe { memmap2::MmapMut::map_mut(&f) }
+        });
+        match mapped {
+            Ok(mut map) => Ok(Self { base: map.as_mut_ptr(), map, path: Some(path) }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e.into())
+            }
+        }
+    }
+
+    fn open(name: &str, len: usize) -> Result<Self, Error> {
+        let f = File::options().read(true).write(true).open(format!("/dev/shm/{name}"))?;
+        if f.metadata()?.len() != len as u64 {
+            return Err(format!("the baseline's file /dev/shm/{name} has the wrong size").into());
+        }
+        // SAFETY: as in `create`.
+        let mut map = unsafe { memmap2::MmapMut::map_mut(&f)? };
+        let base = map.as_mut_ptr();
+        Ok(Self { map, base, path: None })
+    }
+
+    /// The 8-byte word at `offset`, which both processes only ever access
+    /// atomically.
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        assert!(offset % 8 == 0 && offset + 8 <= self.map.len(), "word {offset} out of the mapping");
+        // SAFETY: in bounds (checked above) and 8-byte aligned (the mapping
+        // is page-aligned); every access to it, in both processes, is atomic.
+        unsafe { &*self.base.add(offset).cast::<AtomicU64>() }
+    }
+}
+
+impl Drop for SharedFile {
     fn drop(&mut self) {
         if let Some(p) = &self.path {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// The raw rings: the stream's baselines
+// ---------------------------------------------------------------------------
+
+/// A one-way ring in raw atomics: the least that moves `N`-byte messages
+/// between two processes through slots. Each slot is a stamp and the
+/// message, laid out as procring's slots are; the producer writes a message
+/// and stores its stamp (Release), the consumer waits for the stamp
+/// (Acquire), copies the message out and stores its position (Release),
+/// which the producer rereads only when its copy says the ring is full.
+///
+/// - `raw` is exactly that: the SPSC ring's shape with nothing else (no
+///   wakeups, no liveness checks, no `tail`).
+/// - `raw-claim` adds what every MPMC queue needs and an SPSC ring does
+///   not: each side claims each message by a CAS on a shared position
+///   (`tail`, `head`). A locked instruction waits for the side's earlier
+///   stores to leave the store buffer, so the producer waits for each new
+///   slot line to come over from the consumer's core. It is the shape of
+///   `procring-queue` with one producer and one consumer.
+///
+/// They are not upper bounds: nothing paces them, so a consumer that
+/// catches up reads the very line the producer is writing, which procring's
+/// rings avoid. They show how far the bare shape gets on this hardware in
+/// the same run.
+struct RawRing {
+    file: SharedFile,
+    cap: u64,
+    stride: usize,
+}
+
+impl RawRing {
+    /// `tail`, `head`, the consumer's `released` and the producer's `end`
+    /// (its count + 1, once it stops), each on its own pair of lines.
+    const WORDS: usize = 4;
+    const SLOTS: usize = Self::WORDS * 128;
+
+    fn len(size: usize, cap: u64) -> usize {
+        Self::SLOTS + cap as usize * Self::stride(size)
+    }
+
+    /// As a queue slot: an 8-byte stamp, the message, padding to 8 bytes.
+    fn stride(size: usize) -> usize {
+        (8 + size).next_multiple_of(8)
+    }
+
+    fn create(name: &str, size: usize, cap: u64) -> Result<Self, Error> {
+        Ok(Self { file: SharedFile::create(name, Self::len(size, cap))?, cap, stride: Self::stride(size) })
+    }
+
+    fn open(name: &str, size: usize, cap: u64) -> Result<Self, Error> {
+        Ok(Self { file: SharedFile::open(name, Self::len(size, cap))?, cap, stride: Self::stride(size) })
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        self.file.word(0)
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        self.file.word(128)
+    }
+
+    fn released(&self) -> &AtomicU64 {
+        self.file.word(256)
+    }
+
+    fn end(&self) -> &AtomicU64 {
+        self.file.word(384)
+    }
+
+    fn slot(&self, pos: u64) -> usize {
+        Self::SLOTS + (pos % self.cap) as usize * self.stride
+    }
+
+    fn stamp(&self, pos: u64) -> &AtomicU64 {
+        self.file.word(self.slot(pos))
+    }
+
+    /// Where the message for `pos` goes: `stride - 8 >= N` bytes, 8-aligned.
+    fn message<const N: usize>(&self, pos: u64) -> *mut [u8; N] {
+        debug_assert!(N + 8 <= self.stride);
+        // SAFETY: the slot lies inside the mapping (`slot` < `len`).
+        unsafe { self.file.base.add(self.slot(pos) + 8).cast() }
+    }
+}
+
+/// The driver's side of a raw stream: the consumer.
+fn raw_stream<const N: usize>(plan: &Plan, t: Transport, name: &str, counter: &mut StreamCheck) -> Result<(), Error> {
+    let claim = t == Transport::RawClaim;
+    let ring = RawRing::create(name, N, stream_capacity(N) as u64)?;
+    let child = spawn_peer(plan, t, Mode::Poll, Kind::Stream, N, name)?;
+    let ready = |pos: u64| ring.stamp(pos).load(Ordering::Acquire) == pos + 1;
+    let mut head = 0u64;
+    loop {
+        if !ready(head) {
+            spin_until(|| ready(head) || ring.end().load(Ordering::Acquire) == head + 1)?;
+            if !ready(head) {
+                break; // the producer stopped after `head` messages
+            }
+        }
+        if claim && ring.head().compare_exchange(head, head + 1, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return Err("raw-claim: the consumer's CAS failed with no other consumer".into());
+        }
+        // SAFETY: the stamp's Acquire above pairs with the producer's
+        // Release: its write of the message is complete, and it writes the
+        // slot again only after our `released` store below.
+        let msg = unsafe { ring.message::<N>(head).read() };
+        // Release: our read of the slot happens before the producer's next
+        // write of it.
+        ring.released().store(head + 1, Ordering::Release);
+        counter.seen(seq_of(&msg));
+        head += 1;
+    }
+    counter.end();
+    finish(child)
+}
+
+/// The peer's side of a raw stream: the producer, for `run_for`.
+fn raw_send<const N: usize>(a: &PeerArgs, t: Transport, run_for: Duration) -> Result<(), Error> {
+    let claim = t == Transport::RawClaim;
+    let ring = RawRing::open(&a.name, N, stream_capacity(N) as u64)?;
+    let mut msg = [0xA5u8; N];
+    let (mut tail, mut released) = (0u64, 0u64);
+    let start = Instant::now();
+    while start.elapsed() < run_for {
+        for _ in 0..1024 {
+            if tail - released >= ring.cap {
+                // Full: let the consumer free a run of slots between looks,
+                // as the rings do, rather than pull its line on every spin.
+                spin_until(|| {
+                    (0..64).for_each(|_| std::hint::spin_loop());
+                    // Acquire: pairs with the consumer's Release.
+                    released = ring.released().load(Ordering::Acquire);
+                    tail - released < ring.cap
+                })?;
+            }
+            if claim && ring.tail().compare_exchange(tail, tail + 1, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+                return Err("raw-claim: the producer's CAS failed with no other producer".into());
+            }
+            msg[..8].copy_from_slice(&tail.to_le_bytes());
+            // SAFETY: the consumer has released this slot's previous message
+            // (`released` > tail - cap, read with Acquire), and reads this
+            // one only after the stamp below.
+            unsafe { ring.message::<N>(tail).write(msg) };
+            // Release: the message is written before the stamp says so.
+            ring.stamp(tail).store(tail + 1, Ordering::Release);
+            tail += 1;
+        }
+    }
+    // Release: every stamp before this count.
+    ring.end().store(tail + 1, Ordering::Release);
+    Ok(())
 }
 
 fn socket_path(name: &str) -> String {
@@ -1223,35 +1433,47 @@ fn table(rows: &[Row], floor_lines: u64) -> String {
     let _ = writeln!(out, "\none-way stream");
     let _ = writeln!(
         out,
-        "{:<18} {:<5} {:>6} {:>10} {:>10} {:>8} {:>6}",
-        "transport", "mode", "size", "msgs/s", "MB/s", "x pipe", "lost"
+        "{:<18} {:<5} {:>6} {:>10} {:>10} {:>8} {:>6} {:>6}",
+        "transport", "mode", "size", "msgs/s", "MB/s", "x pipe", "x raw", "lost"
     );
     for r in rows.iter().filter(|r| r.kind == Kind::Stream) {
         let t = r.stream.expect("stream rows have throughput");
-        let pipe = rows
-            .iter()
-            .find(|p| {
-                p.kind == Kind::Stream && p.transport == Transport::UnixPipe && p.size == r.size && p.procs == (1, 1)
-            })
-            .and_then(|p| p.stream.map(|s| s.msgs_per_s));
+        let msgs_of = |of: Transport| {
+            rows.iter()
+                .find(|p| p.kind == Kind::Stream && p.transport == of && p.size == r.size && p.procs == (1, 1))
+                .and_then(|p| p.stream.map(|s| s.msgs_per_s))
+        };
+        let ratio = |base: Option<f64>, digits: usize| {
+            base.map_or("-".into(), |b| format!("{:.digits$}", t.msgs_per_s / b.max(1.0)))
+        };
+        // Each of procring's rings against the raw ring of its shape.
+        let raw = match (r.transport, r.procs) {
+            (Transport::Spsc | Transport::Pipe, _) => msgs_of(Transport::Raw),
+            (Transport::Queue, (1, 1)) => msgs_of(Transport::RawClaim),
+            _ => None,
+        };
         let _ = writeln!(
             out,
-            "{:<18} {:<5} {:>6} {:>10} {:>10.1} {:>8} {:>6}",
+            "{:<18} {:<5} {:>6} {:>10} {:>10.1} {:>8} {:>6} {:>6}",
             if r.procs == (1, 1) { r.transport.name().to_owned() } else { format!("{} 2x2", r.transport.name()) },
             r.mode.name(),
             r.size,
             si(t.msgs_per_s),
             t.bytes_per_s / 1e6,
-            pipe.map_or("-".into(), |p| format!("{:.1}", t.msgs_per_s / p.max(1.0))),
+            ratio(msgs_of(Transport::UnixPipe), 1),
+            ratio(raw, 2),
             t.lost,
         );
     }
     let _ = writeln!(
         out,
-        "\nfloor: a raw cache-line ping-pong between the same two cores, over {floor_lines} line pair(s) in turn, \
-         interleaved with each row's runs.\n\
-         x floor / x pipe: p50 over the floor's / the Unix pipe's p50 (lower is better); \
-         stream x pipe: messages/s over the pipe's (higher is better)."
+        "\nfloor: a raw cache-line ping-pong between the same two cores, over {floor_lines} line pair(s)\n  \
+         in turn, interleaved with each row's runs.\n\
+         x floor / x pipe: p50 over the floor's / the Unix pipe's p50 (lower is better).\n\
+         raw: a bare ring of stamped slots in raw atomics (the SPSC ring's shape); raw-claim: the same\n  \
+         with a CAS per message on each side (every MPMC queue's shape). Unpaced, so noisy.\n\
+         stream x pipe / x raw: messages/s over the Unix pipe's / over the bare ring's of the same\n  \
+         shape (raw for procring-spsc and -pipe, raw-claim for procring-queue); higher is better."
     );
     out
 }
