@@ -435,7 +435,7 @@ impl Claims {
     /// finished thread's) on first use; `None` if it has none or its word
     /// holds a claim already.
     #[cfg(not(loom))]
-    #[inline]
+    #[inline(always)]
     fn own(&self) -> Option<&AtomicU64> {
         let tag = crate::thread_tag::current()?;
         let words = &self.mine().claims;
@@ -490,6 +490,7 @@ impl Claims {
     /// Clears the word that announced a claim, after its slot was published
     /// or released. Exactly that word: another thread's word may hold the
     /// same value for a moment (announced before a CAS it then lost).
+    #[inline(always)]
     fn clear(&self, word: Option<u8>) {
         if let Some(i) = word {
             // Release: whoever reads the word cleared also sees the publish
@@ -499,6 +500,7 @@ impl Claims {
     }
 
     /// Which of this process's claim words `w` is.
+    #[inline(always)]
     fn index_of(&self, w: &AtomicU64) -> Option<u8> {
         let words = &self.mine().claims;
         // By address, not by a scan of the words.
@@ -618,7 +620,7 @@ impl Mpmc {
 
     /// Claims a free slot for writing, if there is one now; every so often
     /// when there is none, first resolves a dead process's claim.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_claim_send(&self) -> Result<Claim, Stop> {
         match self.claim_send_now() {
             Err(Stop::NotNow) if self.now_and_then() && self.recover() => self.claim_send_now(),
@@ -627,20 +629,19 @@ impl Mpmc {
     }
 
     /// Claims a free slot for writing, if there is one now.
-    #[inline]
+    #[inline(always)]
     fn claim_send_now(&self) -> Result<Claim, Stop> {
-        self.with_word(|word| self.claim_send_announcing(word))
+        let mut word = None;
+        let attempt = self.claim_send_announcing(&mut word);
+        self.claimed(attempt, word)
     }
 
-    /// Runs a claim attempt with a claim word taken on its first use (see
-    /// [`Mpmc::word`]), and frees the word again if it claims nothing.
+    /// The end of a claim attempt, which took a claim word on its first use
+    /// (see [`Mpmc::word`]): the claim, or the word freed again if the
+    /// attempt claimed nothing.
     #[inline(always)]
-    fn with_word<'a>(
-        &'a self,
-        attempt: impl FnOnce(&mut Option<&'a AtomicU64>) -> Result<u64, Stop>,
-    ) -> Result<Claim, Stop> {
-        let mut word = None;
-        match attempt(&mut word) {
+    fn claimed(&self, attempt: Result<u64, Stop>, word: Option<&AtomicU64>) -> Result<Claim, Stop> {
+        match attempt {
             Ok(pos) => {
                 let word = word.and_then(|w| self.claims.as_ref().and_then(|c| c.index_of(w)));
                 Ok(Claim { pos, word })
@@ -772,7 +773,7 @@ impl Mpmc {
     /// Claims a published slot for reading, if there is one now (slots
     /// published without a message are released and passed over); every so
     /// often when there is none, first resolves a dead process's claim.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_claim_recv(&self) -> Result<Claim, Stop> {
         match self.claim_recv_now() {
             Err(Stop::NotNow) if self.now_and_then() && self.recover() => self.claim_recv_now(),
@@ -781,9 +782,11 @@ impl Mpmc {
     }
 
     /// Claims a published slot for reading, if there is one now.
-    #[inline]
+    #[inline(always)]
     fn claim_recv_now(&self) -> Result<Claim, Stop> {
-        self.with_word(|word| self.claim_recv_announcing(word))
+        let mut word = None;
+        let attempt = self.claim_recv_announcing(&mut word);
+        self.claimed(attempt, word)
     }
 
     #[inline(always)]
@@ -986,11 +989,17 @@ impl Mpmc {
     }
 
     /// Claims a slot for writing, waiting for room until `deadline`.
+    #[inline(always)]
     pub(crate) fn claim_send(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
         match self.try_claim_send() {
-            Err(Stop::NotNow) => {}
-            other => return other,
+            Err(Stop::NotNow) => self.wait_send(wait, deadline),
+            other => other,
         }
+    }
+
+    /// The rest of [`Mpmc::claim_send`], once its first try found the ring full.
+    #[inline(never)]
+    fn wait_send(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
         // Full. Every look rereads `released`, which the consumer stores on
         // every message; a sender that looked again at once would cost a
         // saturated consumer a line transfer per message. Let it free a run
@@ -1007,11 +1016,17 @@ impl Mpmc {
     }
 
     /// Claims a published slot for reading, waiting until `deadline`.
+    #[inline(always)]
     pub(crate) fn claim_recv(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
         match self.try_claim_recv() {
-            Err(Stop::NotNow) => {}
-            other => return other,
+            Err(Stop::NotNow) => self.wait_recv(wait, deadline),
+            other => other,
         }
+    }
+
+    /// The rest of [`Mpmc::claim_recv`], once its first try found the ring empty.
+    #[inline(never)]
+    fn wait_recv(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
         let outcome =
             self.ctl().not_empty.wait_until(self.barrier, wait, deadline, |thorough| match self.claim_recv_now() {
                 Err(Stop::NotNow) if thorough && self.recover() => self.claim_recv_now().ok().map(Ok),
