@@ -21,7 +21,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{CreateError, MessageRecvError, MessageSendError};
 use crate::memory::Memory;
@@ -31,7 +31,7 @@ use crate::peer::Identity;
 use crate::ring::bytes::{self, Found, Place, Reader, Region, Stop, Writer};
 use crate::ring::spsc::{Control, Role};
 use crate::sync::Barrier;
-use crate::wait::Wait;
+use crate::wait::{Limit, Wait};
 
 /// The memory behind a pipe's rings, shared by its ends in this process.
 #[derive(Debug)]
@@ -106,10 +106,6 @@ fn recv_err(stop: Stop) -> MessageRecvError {
     }
 }
 
-fn deadline(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
 // ---------------------------------------------------------------------------
 // Sender
 // ---------------------------------------------------------------------------
@@ -157,7 +153,7 @@ impl Sender {
         self.shared.ctl(self.dir).peers.consumer.died()
     }
 
-    fn place(&mut self, len: usize, deadline: Option<Instant>, block: bool) -> Result<Place, Stop> {
+    fn place(&mut self, len: usize, limit: Limit, block: bool) -> Result<Place, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
         let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
         match self.writer.try_place(ctl, region, len) {
@@ -165,7 +161,7 @@ impl Sender {
             other => return other,
         }
         let writer = &mut self.writer;
-        let outcome = ctl.not_full.wait_until(shared.barrier, &self.wait, deadline, |thorough| {
+        let outcome = ctl.not_full.wait_until(shared.barrier, &self.wait, limit.deadline(), |thorough| {
             if thorough {
                 // Notices a consumer that died without dropping its end.
                 let _ = ctl.peers.consumer.state(true);
@@ -178,8 +174,8 @@ impl Sender {
         outcome.unwrap_or(Err(Stop::Timeout))
     }
 
-    fn send_with(&mut self, msg: &[u8], deadline: Option<Instant>, block: bool) -> Result<(), MessageSendError> {
-        let place = self.place(msg.len(), deadline, block).map_err(send_err)?;
+    fn send_with(&mut self, msg: &[u8], limit: Limit, block: bool) -> Result<(), MessageSendError> {
+        let place = self.place(msg.len(), limit, block).map_err(send_err)?;
         let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.regions[self.dir]);
         #[cfg(not(procring_bug = "pipe_publish_before_payload"))]
         {
@@ -200,7 +196,7 @@ impl Sender {
     /// [`MessageSendError::TooLarge`] (never fits: both sizes),
     /// [`MessageSendError::Full`], [`MessageSendError::Disconnected`].
     pub fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
-        self.send_with(msg, None, false)
+        self.send_with(msg, Limit::Never, false)
     }
 
     /// Sends `msg`, waiting for room as long as it takes.
@@ -208,7 +204,7 @@ impl Sender {
     /// # Errors
     /// [`MessageSendError::TooLarge`], [`MessageSendError::Disconnected`].
     pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
-        self.send_with(msg, None, true)
+        self.send_with(msg, Limit::Never, true)
     }
 
     /// Sends `msg`, waiting at most `timeout` for room.
@@ -216,16 +212,11 @@ impl Sender {
     /// # Errors
     /// As [`Sender::send_bytes`], or [`MessageSendError::Timeout`].
     pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), MessageSendError> {
-        self.send_with(msg, deadline(timeout), true)
+        self.send_with(msg, Limit::After(timeout), true)
     }
 
-    fn reserve_with(
-        &mut self,
-        len: usize,
-        deadline: Option<Instant>,
-        block: bool,
-    ) -> Result<SendBuf<'_>, MessageSendError> {
-        let place = self.place(len, deadline, block).map_err(send_err)?;
+    fn reserve_with(&mut self, len: usize, limit: Limit, block: bool) -> Result<SendBuf<'_>, MessageSendError> {
+        let place = self.place(len, limit, block).map_err(send_err)?;
         Ok(SendBuf { sender: self, place })
     }
 
@@ -235,7 +226,7 @@ impl Sender {
     /// # Errors
     /// As [`Sender::send_bytes`].
     pub fn reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
-        self.reserve_with(len, None, true)
+        self.reserve_with(len, Limit::Never, true)
     }
 
     /// As [`Sender::reserve`], if there is room now.
@@ -243,7 +234,7 @@ impl Sender {
     /// # Errors
     /// As [`Sender::try_send_bytes`].
     pub fn try_reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
-        self.reserve_with(len, None, false)
+        self.reserve_with(len, Limit::Never, false)
     }
 
     /// As [`Sender::reserve`], waiting at most `timeout`.
@@ -251,7 +242,7 @@ impl Sender {
     /// # Errors
     /// As [`Sender::send_bytes_timeout`].
     pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<SendBuf<'_>, MessageSendError> {
-        self.reserve_with(len, deadline(timeout), true)
+        self.reserve_with(len, Limit::After(timeout), true)
     }
 }
 
@@ -341,7 +332,7 @@ impl Receiver {
         self.shared.ctl(self.dir).peers.producer.died()
     }
 
-    fn find(&mut self, deadline: Option<Instant>, block: bool) -> Result<Found, Stop> {
+    fn find(&mut self, limit: Limit, block: bool) -> Result<Found, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
         let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
         match self.reader.try_find(ctl, region) {
@@ -349,7 +340,7 @@ impl Receiver {
             other => return other,
         }
         let reader = &mut self.reader;
-        let outcome = ctl.not_empty.wait_until(shared.barrier, &self.wait, deadline, |thorough| {
+        let outcome = ctl.not_empty.wait_until(shared.barrier, &self.wait, limit.deadline(), |thorough| {
             if thorough {
                 // Notices a producer that died without dropping its end.
                 let _ = ctl.peers.producer.state(true);
@@ -366,8 +357,8 @@ impl Receiver {
         self.reader.release(self.shared.ctl(self.dir), found, self.shared.barrier);
     }
 
-    fn recv_with(&mut self, deadline: Option<Instant>, block: bool) -> Result<Vec<u8>, MessageRecvError> {
-        let found = self.find(deadline, block).map_err(recv_err)?;
+    fn recv_with(&mut self, limit: Limit, block: bool) -> Result<Vec<u8>, MessageRecvError> {
+        let found = self.find(limit, block).map_err(recv_err)?;
         let mut out = vec![0u8; found.len];
         self.reader.read(&self.shared.regions[self.dir], &found, &mut out);
         self.release(found);
@@ -380,7 +371,7 @@ impl Receiver {
     /// [`MessageRecvError::Empty`], [`MessageRecvError::Disconnected`]
     /// (drained, sender gone), [`MessageRecvError::Corrupt`].
     pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, MessageRecvError> {
-        self.recv_with(None, false)
+        self.recv_with(Limit::Never, false)
     }
 
     /// Receives the next message, waiting as long as it takes.
@@ -388,7 +379,7 @@ impl Receiver {
     /// # Errors
     /// [`MessageRecvError::Disconnected`], [`MessageRecvError::Corrupt`].
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>, MessageRecvError> {
-        self.recv_with(None, true)
+        self.recv_with(Limit::Never, true)
     }
 
     /// Receives the next message, waiting at most `timeout`.
@@ -396,16 +387,11 @@ impl Receiver {
     /// # Errors
     /// As [`Receiver::recv_bytes`], or [`MessageRecvError::Timeout`].
     pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, MessageRecvError> {
-        self.recv_with(deadline(timeout), true)
+        self.recv_with(Limit::After(timeout), true)
     }
 
-    fn recv_into_with(
-        &mut self,
-        buf: &mut [u8],
-        deadline: Option<Instant>,
-        block: bool,
-    ) -> Result<usize, MessageRecvError> {
-        let found = self.find(deadline, block).map_err(recv_err)?;
+    fn recv_into_with(&mut self, buf: &mut [u8], limit: Limit, block: bool) -> Result<usize, MessageRecvError> {
+        let found = self.find(limit, block).map_err(recv_err)?;
         if found.len > buf.len() {
             // Left unread: the caller may come back with a larger buffer.
             return Err(MessageRecvError::BufferTooSmall { needed: found.len });
@@ -423,7 +409,7 @@ impl Receiver {
     /// [`MessageRecvError::BufferTooSmall`] with the length needed (the
     /// message stays unread), or as [`Receiver::recv_bytes`].
     pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
-        self.recv_into_with(buf, None, true)
+        self.recv_into_with(buf, Limit::Never, true)
     }
 
     /// As [`Receiver::recv_bytes_into`], if a message is ready now.
@@ -431,7 +417,7 @@ impl Receiver {
     /// # Errors
     /// As [`Receiver::recv_bytes_into`], or [`MessageRecvError::Empty`].
     pub fn try_recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
-        self.recv_into_with(buf, None, false)
+        self.recv_into_with(buf, Limit::Never, false)
     }
 
     /// As [`Receiver::recv_bytes_into`], waiting at most `timeout`.
@@ -439,17 +425,17 @@ impl Receiver {
     /// # Errors
     /// As [`Receiver::recv_bytes_into`], or [`MessageRecvError::Timeout`].
     pub fn recv_bytes_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, MessageRecvError> {
-        self.recv_into_with(buf, deadline(timeout), true)
+        self.recv_into_with(buf, Limit::After(timeout), true)
     }
 
     /// Whether a receive would not block now or within `timeout`: a message
     /// is waiting, or the sender is gone (Python's `Connection.poll`).
     pub fn poll(&mut self, timeout: Duration) -> bool {
-        !matches!(self.find(deadline(timeout), !timeout.is_zero()), Err(Stop::NotNow | Stop::Timeout))
+        !matches!(self.find(Limit::After(timeout), !timeout.is_zero()), Err(Stop::NotNow | Stop::Timeout))
     }
 
-    fn read_with(&mut self, deadline: Option<Instant>, block: bool) -> Result<RecvBuf<'_>, MessageRecvError> {
-        let found = self.find(deadline, block).map_err(recv_err)?;
+    fn read_with(&mut self, limit: Limit, block: bool) -> Result<RecvBuf<'_>, MessageRecvError> {
+        let found = self.find(limit, block).map_err(recv_err)?;
         Ok(RecvBuf { receiver: self, found })
     }
 
@@ -459,7 +445,7 @@ impl Receiver {
     /// # Errors
     /// As [`Receiver::recv_bytes`].
     pub fn read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
-        self.read_with(None, true)
+        self.read_with(Limit::Never, true)
     }
 
     /// As [`Receiver::read`], if a message is ready now.
@@ -467,7 +453,7 @@ impl Receiver {
     /// # Errors
     /// As [`Receiver::try_recv_bytes`].
     pub fn try_read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
-        self.read_with(None, false)
+        self.read_with(Limit::Never, false)
     }
 
     /// As [`Receiver::read`], waiting at most `timeout`.
@@ -475,7 +461,7 @@ impl Receiver {
     /// # Errors
     /// As [`Receiver::recv_bytes_timeout`].
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<RecvBuf<'_>, MessageRecvError> {
-        self.read_with(deadline(timeout), true)
+        self.read_with(Limit::After(timeout), true)
     }
 }
 

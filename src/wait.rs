@@ -171,3 +171,27 @@ impl Wait {
     /// Default sleep slice for rings shared with other processes.
     pub(crate) const PEER_SLICE: Duration = Duration::from_millis(50);
 }
+
+/// How long a blocking call may wait. A timeout becomes a deadline only once
+/// the first look has found nothing, so a call that can go ahead at once
+/// never reads the clock (a clock read costs about as much as a message).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    Never,
+    At(Instant),
+    After(Duration),
+}
+
+impl Limit {
+    pub(crate) fn at(deadline: Option<Instant>) -> Self {
+        deadline.map_or(Limit::Never, Limit::At)
+    }
+
+    pub(crate) fn deadline(self) -> Option<Instant> {
+        match self {
+            Limit::Never => None,
+            Limit::At(d) => Some(d),
+            Limit::After(t) => Instant::now().checked_add(t),
+        }
+    }
+}

@@ -75,7 +75,7 @@ impl<T: Pod> Slot<T> {
     }
 }
 
-use crate::wait::{EventCount, Wait};
+use crate::wait::{EventCount, Limit, Wait};
 
 /// The ring's shared control block. In a segment it sits at `ctl_offset`.
 ///
@@ -730,30 +730,6 @@ impl<T: Pod> fmt::Debug for SendSlot<'_, T> {
 // ---------------------------------------------------------------------------
 // Consumer
 // ---------------------------------------------------------------------------
-
-/// How long a blocking receive may wait. A timeout becomes a deadline only
-/// once the first look has found nothing, so a receive that finds a message
-/// ready never reads the clock.
-#[derive(Debug, Clone, Copy)]
-enum Limit {
-    Never,
-    At(Instant),
-    After(Duration),
-}
-
-impl Limit {
-    fn at(deadline: Option<Instant>) -> Self {
-        deadline.map_or(Limit::Never, Limit::At)
-    }
-
-    fn deadline(self) -> Option<Instant> {
-        match self {
-            Limit::Never => None,
-            Limit::At(d) => Some(d),
-            Limit::After(t) => Instant::now().checked_add(t),
-        }
-    }
-}
 
 /// The receiving end of an SPSC ring. One per ring; not `Clone`.
 pub struct Consumer<T> {
