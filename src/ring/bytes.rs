@@ -303,28 +303,47 @@ impl Writer {
 pub(crate) struct Reader {
     head: u64,
     tail_cache: u64,
+    /// A run: rereads of `tail` that found messages (the SPSC consumer's
+    /// stream detection).
+    pacer: Pacer,
+    /// The last record's length: a batch is `STREAM_BATCH` records like it.
+    last_record: u64,
 }
 
 impl Reader {
     pub(crate) fn new(ctl: &Control) -> Self {
         // Acquire: we may be re-attaching; continue after what was consumed.
         let head = ctl.head.load(Ordering::Acquire);
-        Self { head, tail_cache: head }
+        Self { head, tail_cache: head, pacer: Pacer::default(), last_record: HDR }
     }
 
     /// Bytes published and not yet consumed, rereading `tail` if none are known.
     fn available(&mut self, ctl: &Control, cap: u64) -> Result<u64, Stop> {
         let mut avail = self.tail_cache.wrapping_sub(self.head);
         if avail == 0 {
-            // Acquire: pairs with the producer's Release store of `tail`.
-            self.tail_cache = ctl.tail.load(Ordering::Acquire);
-            avail = self.tail_cache.wrapping_sub(self.head);
+            avail = self.reread_tail(ctl);
+            // As the SPSC consumer: a reader that keeps finding only a few
+            // messages takes the `tail` line from the writer once per
+            // message; in a stream it lets the writer publish a run first.
+            let batch = self.last_record.saturating_mul(STREAM_BATCH);
+            if self.pacer.pause(avail, avail != 0, batch) {
+                let before = avail;
+                avail = self.reread_tail(ctl);
+                self.pacer.paid(before, avail, batch);
+            }
+            self.pacer.note(avail != 0);
         }
         if avail > cap || avail % 8 != 0 {
             self.tail_cache = self.head;
             return Err(Stop::Corrupt("the producer's position is impossible"));
         }
         Ok(avail)
+    }
+
+    fn reread_tail(&mut self, ctl: &Control) -> u64 {
+        // Acquire: pairs with the producer's Release store of `tail`.
+        self.tail_cache = ctl.tail.load(Ordering::Acquire);
+        self.tail_cache.wrapping_sub(self.head)
     }
 
     /// Finds the next message now, or says why there is none.
@@ -361,6 +380,7 @@ impl Reader {
         if hdr >> 33 != 0 || off + rec > cap || rec > avail {
             return Err(Stop::Corrupt("a message's length runs past its region or the producer's position"));
         }
+        self.last_record = rec;
         Ok(Found { payload: off + HDR, len: len as usize, end: at + rec })
     }
 
