@@ -62,6 +62,15 @@ type Error = Box<dyn std::error::Error>;
 /// fixed at compile time).
 const SIZES: [usize; 11] = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
 
+// `Msg<N>` is `Pod` only for whole 8-byte words (see its impls).
+const _: () = {
+    let mut i = 0;
+    while i < SIZES.len() {
+        assert!(SIZES[i] % 8 == 0 && SIZES[i] >= 8);
+        i += 1;
+    }
+};
+
 /// A message's sequence number carries its producer's id in its top byte.
 const PRODUCER_SHIFT: u32 = 56;
 
@@ -622,8 +631,9 @@ fn spin_until(mut done: impl FnMut() -> bool) -> Result<(), Error> {
 #[repr(C, align(8))]
 struct Msg<const N: usize>([u8; N]);
 
-// SAFETY: a `[u8; N]` in a `repr(C)` struct of alignment 8, and every `N`
-// the bench uses is a multiple of 8 (`Msg::new` checks), so there is no
+// SAFETY: a `[u8; N]` in a `repr(C)` struct of alignment 8. The bench
+// makes `Msg<N>` only for the sizes in `SIZES` (through `with_size!`), all
+// multiples of 8 (checked below, and again by `Msg::new`), so there is no
 // padding; any bits are a valid `Msg`, and all zeroes is one.
 unsafe impl<const N: usize> bytemuck::Zeroable for Msg<N> {}
 // SAFETY: as above.
