@@ -22,7 +22,7 @@ use crate::memory::{local_barrier, HeapBlock};
 use crate::ring::mpmc::{self, Claim, Geometry, Mpmc, PayloadMut, PayloadRef, Stop};
 #[cfg(loom)]
 use crate::sync::Barrier;
-use crate::wait::Wait;
+use crate::wait::{Limit, Wait};
 
 /// The memory behind a ring, shared by every handle in this process.
 #[derive(Debug)]
@@ -366,7 +366,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::send_timeout`].
     pub fn send_deadline(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        match self.ring().claim_send(&self.wait, deadline) {
+        match self.ring().claim_send(&self.wait, Limit::at(deadline)) {
             Ok(pos) => {
                 self.write_publish(pos, value);
                 Ok(())
@@ -396,7 +396,7 @@ impl<T: Pod> Queue<T> {
     pub fn recv(&self) -> Result<T, RecvError> {
         // The message goes straight into the `Result` returned, not into a
         // `Result` with another error type first (as the SPSC ring's `recv`).
-        match self.ring().claim_recv(&self.wait, None) {
+        match self.ring().claim_recv(&self.wait, Limit::Never) {
             Ok(pos) => Ok(self.read_release(pos)),
             Err(stop) => Err(recv_blocking(recv_err(stop))),
         }
@@ -421,7 +421,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::recv_timeout`].
     pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let pos = self.ring().claim_recv(&self.wait, deadline).map_err(recv_err)?;
+        let pos = self.ring().claim_recv(&self.wait, Limit::at(deadline)).map_err(recv_err)?;
         Ok(self.read_release(pos))
     }
 
@@ -444,7 +444,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// [`SendError`] if the queue is closed.
     pub fn reserve(&self) -> Result<SendSlot<'_, T>, SendError<()>> {
-        self.reserve_deadline(None).map_err(blocking)
+        self.reserve_within(Limit::Never).map_err(blocking)
     }
 
     /// Zero-copy send, waiting at most `timeout` for a slot.
@@ -452,11 +452,11 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::send_timeout`].
     pub fn reserve_timeout(&self, timeout: Duration) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
-        self.reserve_deadline(Instant::now().checked_add(timeout))
+        self.reserve_within(Limit::After(timeout))
     }
 
-    fn reserve_deadline(&self, deadline: Option<Instant>) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
-        match self.ring().claim_send(&self.wait, deadline) {
+    fn reserve_within(&self, limit: Limit) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
+        match self.ring().claim_send(&self.wait, limit) {
             Ok(pos) => Ok(SendSlot::new(self, pos)),
             Err(stop) => Err(send_err(stop, ())),
         }
@@ -479,7 +479,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::recv`].
     pub fn recv_ref(&self) -> Result<RecvRef<'_, T>, RecvError> {
-        self.recv_ref_deadline(None).map_err(recv_blocking)
+        self.recv_ref_within(Limit::Never).map_err(recv_blocking)
     }
 
     /// Zero-copy receive, waiting at most `timeout`.
@@ -487,11 +487,11 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::recv_timeout`].
     pub fn recv_ref_timeout(&self, timeout: Duration) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-        self.recv_ref_deadline(Instant::now().checked_add(timeout))
+        self.recv_ref_within(Limit::After(timeout))
     }
 
-    fn recv_ref_deadline(&self, deadline: Option<Instant>) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-        let pos = self.ring().claim_recv(&self.wait, deadline).map_err(recv_err)?;
+    fn recv_ref_within(&self, limit: Limit) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
+        let pos = self.ring().claim_recv(&self.wait, limit).map_err(recv_err)?;
         Ok(RecvRef::new(self, pos))
     }
 

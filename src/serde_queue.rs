@@ -19,7 +19,7 @@ use crate::error::{CreateError, MessageRecvError, MessageSendError};
 use crate::layout::TypeInfo;
 use crate::queue::{check_capacity, Shared};
 use crate::ring::mpmc::{Claim, Geometry, Stop};
-use crate::wait::Wait;
+use crate::wait::{Limit, Wait};
 
 /// Bytes of the length prefix in a slot.
 const LEN: usize = 4;
@@ -231,7 +231,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::try_send`], but never `Full`.
     pub fn send(&self, value: &T) -> Result<(), MessageSendError> {
-        self.send_deadline(value, None)
+        self.send_within(value, Limit::Never)
     }
 
     /// Sends `value`, waiting at most `timeout` for room.
@@ -239,7 +239,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::try_send`], with `Timeout` instead of `Full`.
     pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), MessageSendError> {
-        self.send_deadline(value, Instant::now().checked_add(timeout))
+        self.send_within(value, Limit::After(timeout))
     }
 
     /// Sends `value`, waiting for room until `deadline` (`None`: no limit).
@@ -247,8 +247,12 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::send_timeout`].
     pub fn send_deadline(&self, value: &T, deadline: Option<Instant>) -> Result<(), MessageSendError> {
+        self.send_within(value, Limit::at(deadline))
+    }
+
+    fn send_within(&self, value: &T, limit: Limit) -> Result<(), MessageSendError> {
         let bytes = self.encode(value)?;
-        self.put(self.shared.ring.claim_send(&self.wait, deadline), &bytes)
+        self.put(self.shared.ring.claim_send(&self.wait, limit), &bytes)
     }
 
     /// Receives a value if one is ready now.
@@ -266,7 +270,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::try_recv`], but never `Empty`.
     pub fn recv(&self) -> Result<T, MessageRecvError> {
-        self.recv_deadline(None)
+        self.recv_within(Limit::Never)
     }
 
     /// Receives a value, waiting at most `timeout`.
@@ -274,7 +278,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::try_recv`], with `Timeout` instead of `Empty`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, MessageRecvError> {
-        self.recv_deadline(Instant::now().checked_add(timeout))
+        self.recv_within(Limit::After(timeout))
     }
 
     /// Receives a value, waiting until `deadline` (`None`: no limit).
@@ -282,6 +286,10 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::recv_timeout`].
     pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, MessageRecvError> {
-        self.take(self.shared.ring.claim_recv(&self.wait, deadline))
+        self.recv_within(Limit::at(deadline))
+    }
+
+    fn recv_within(&self, limit: Limit) -> Result<T, MessageRecvError> {
+        self.take(self.shared.ring.claim_recv(&self.wait, limit))
     }
 }

@@ -173,11 +173,17 @@ fn full_and_empty_edges_hand_values_back() {
     assert!(q.is_full());
     assert_eq!(q.try_send(3), Err(TrySendError::Full(3)));
     assert!(q.send_timeout(3, Duration::from_millis(10)).unwrap_err().is_timeout());
+    assert!(q.reserve_timeout(Duration::from_millis(10)).unwrap_err().is_timeout(), "zero-copy, full");
     assert_eq!(q.try_recv(), Ok(1));
     q.try_send(3).unwrap();
     assert_eq!((q.recv(), q.recv()), (Ok(2), Ok(3)));
     assert!(q.is_empty());
     assert_eq!(q.recv_timeout(Duration::from_millis(10)), Err(RecvTimeoutError::Timeout));
+    assert_eq!(
+        q.recv_ref_timeout(Duration::from_millis(10)).err(),
+        Some(RecvTimeoutError::Timeout),
+        "zero-copy, empty"
+    );
 }
 
 #[test]
@@ -320,6 +326,16 @@ mod serialized {
         assert_eq!(b.try_recv(), Err(MessageRecvError::Empty));
         a.close();
         assert_eq!(b.recv(), Err(MessageRecvError::Disconnected));
+    }
+
+    #[test]
+    fn timed_calls_time_out_at_the_full_and_empty_edges() {
+        let q = SerdeQueue::<u32>::new(2, 8).unwrap();
+        assert_eq!(q.recv_timeout(Duration::from_millis(10)), Err(MessageRecvError::Timeout));
+        q.send_timeout(&1, Duration::from_millis(10)).unwrap();
+        q.send(&2).unwrap();
+        assert_eq!(q.send_timeout(&3, Duration::from_millis(10)), Err(MessageSendError::Timeout));
+        assert_eq!(q.recv_timeout(Duration::from_millis(10)), Ok(1));
     }
 
     #[test]

@@ -335,12 +335,19 @@ fn capacity_len_full_and_empty_at_the_edges() {
     assert!(tx.is_full());
     assert_eq!(tx.try_send(9), Err(TrySendError::Full(9)), "a full ring hands the value back");
     assert_eq!(tx.send_timeout(9, Duration::from_millis(10)), Err(SendTimeoutError::Timeout(9)));
+    assert!(matches!(tx.reserve_timeout(Duration::from_millis(10)), Err(SendTimeoutError::Timeout(()))));
     assert_eq!(rx.recv(), Ok(0));
     tx.try_send(4).unwrap();
     for i in 1..5 {
         assert_eq!(rx.try_recv(), Ok(i));
     }
     assert_eq!(rx.recv_timeout(Duration::from_millis(10)), Err(RecvTimeoutError::Timeout));
+    // One slot free: a batch of three sends one, then times out on the rest.
+    tx.send_batch(&[5, 6, 7]).unwrap();
+    assert_eq!(tx.send_batch_timeout(&[8, 9, 10], Duration::from_millis(10)), Err(SendTimeoutError::Timeout(1)));
+    for i in 5..9 {
+        assert_eq!(rx.try_recv(), Ok(i));
+    }
 }
 
 #[test]

@@ -113,7 +113,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::peer::{Row, Table};
 use crate::sync::{spin_hint, AtomicU64, Barrier, Ordering};
-use crate::wait::{EventCount, Wait};
+use crate::wait::{EventCount, Limit, Wait};
 
 /// Bit 63 of `tail`: the queue is closed.
 const CLOSED: u64 = 1 << 63;
@@ -990,9 +990,9 @@ impl Mpmc {
 
     /// Claims a slot for writing, waiting for room until `deadline`.
     #[inline(always)]
-    pub(crate) fn claim_send(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
+    pub(crate) fn claim_send(&self, wait: &Wait, limit: Limit) -> Result<Claim, Stop> {
         match self.try_claim_send() {
-            Err(Stop::NotNow) => self.wait_send(wait, deadline),
+            Err(Stop::NotNow) => self.wait_send(wait, limit.deadline()),
             other => other,
         }
     }
@@ -1017,9 +1017,9 @@ impl Mpmc {
 
     /// Claims a published slot for reading, waiting until `deadline`.
     #[inline(always)]
-    pub(crate) fn claim_recv(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
+    pub(crate) fn claim_recv(&self, wait: &Wait, limit: Limit) -> Result<Claim, Stop> {
         match self.try_claim_recv() {
-            Err(Stop::NotNow) => self.wait_recv(wait, deadline),
+            Err(Stop::NotNow) => self.wait_recv(wait, limit.deadline()),
             other => other,
         }
     }

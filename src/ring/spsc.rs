@@ -583,7 +583,7 @@ impl<T: Pod> Producer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&mut self) -> Result<SendSlot<'_, T>, SendError<()>> {
-        self.reserve_deadline(None).map_err(|_| SendError(()))
+        self.reserve_within(Limit::Never).map_err(|_| SendError(()))
     }
 
     /// Zero-copy send, waiting at most `timeout` for a free slot.
@@ -591,14 +591,14 @@ impl<T: Pod> Producer<T> {
     /// # Errors
     /// As [`Producer::send_timeout`].
     pub fn reserve_timeout(&mut self, timeout: Duration) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
-        self.reserve_deadline(Instant::now().checked_add(timeout))
+        self.reserve_within(Limit::After(timeout))
     }
 
-    fn reserve_deadline(&mut self, deadline: Option<Instant>) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
+    fn reserve_within(&mut self, limit: Limit) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
         match self.try_reserve() {
             Ok(_) => {}
             Err(TrySendError::Disconnected(())) => return Err(SendTimeoutError::Disconnected(())),
-            Err(TrySendError::Full(())) => match self.wait_room(deadline) {
+            Err(TrySendError::Full(())) => match self.wait_room(limit.deadline()) {
                 Ok(_) => {}
                 Err(Stop::Timeout) => return Err(SendTimeoutError::Timeout(())),
                 Err(Stop::Disconnected) => return Err(SendTimeoutError::Disconnected(())),
@@ -641,7 +641,7 @@ impl<T: Pod> Producer<T> {
     /// # Errors
     /// [`SendError`] with the number of items sent before the consumer went.
     pub fn send_batch(&mut self, items: &[T]) -> Result<(), SendError<usize>> {
-        self.send_batch_deadline(items, None).map_err(|e| SendError(e.into_inner()))
+        self.send_batch_within(items, Limit::Never).map_err(|e| SendError(e.into_inner()))
     }
 
     /// Sends all of `items`, waiting at most `timeout` in all.
@@ -649,20 +649,25 @@ impl<T: Pod> Producer<T> {
     /// # Errors
     /// [`SendTimeoutError`] with the number of items sent before it stopped.
     pub fn send_batch_timeout(&mut self, items: &[T], timeout: Duration) -> Result<(), SendTimeoutError<usize>> {
-        self.send_batch_deadline(items, Instant::now().checked_add(timeout))
+        self.send_batch_within(items, Limit::After(timeout))
     }
 
-    fn send_batch_deadline(&mut self, items: &[T], deadline: Option<Instant>) -> Result<(), SendTimeoutError<usize>> {
+    fn send_batch_within(&mut self, items: &[T], mut limit: Limit) -> Result<(), SendTimeoutError<usize>> {
         let mut sent = 0;
         while sent < items.len() {
             match self.try_send_batch(&items[sent..]) {
                 Ok(n) => sent += n,
                 Err(TrySendError::Disconnected(())) => return Err(SendTimeoutError::Disconnected(sent)),
-                Err(TrySendError::Full(())) => match self.wait_room(deadline) {
-                    Ok(_) => {}
-                    Err(Stop::Timeout) => return Err(SendTimeoutError::Timeout(sent)),
-                    Err(Stop::Disconnected) => return Err(SendTimeoutError::Disconnected(sent)),
-                },
+                Err(TrySendError::Full(())) => {
+                    // The first wait fixes the deadline for all the others.
+                    let deadline = limit.deadline();
+                    limit = Limit::at(deadline);
+                    match self.wait_room(deadline) {
+                        Ok(_) => {}
+                        Err(Stop::Timeout) => return Err(SendTimeoutError::Timeout(sent)),
+                        Err(Stop::Disconnected) => return Err(SendTimeoutError::Disconnected(sent)),
+                    }
+                }
             }
         }
         Ok(())
