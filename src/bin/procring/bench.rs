@@ -1338,6 +1338,8 @@ fn raw_stream<const N: usize>(plan: &Plan, t: Transport, name: &str, counter: &m
                 break; // the producer stopped after `head` messages
             }
         }
+        // Relaxed: the claim is here for its cost (a locked instruction, the
+        // same whatever the ordering on x86); the stamps carry the data.
         if claim && ring.head().compare_exchange(head, head + 1, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return Err("raw-claim: the consumer's CAS failed with no other consumer".into());
         }
@@ -1374,6 +1376,7 @@ fn raw_send<const N: usize>(a: &PeerArgs, t: Transport, run_for: Duration) -> Re
                     tail - released < ring.cap
                 })?;
             }
+            // Relaxed: as the consumer's claim in `raw_stream`.
             if claim && ring.tail().compare_exchange(tail, tail + 1, Ordering::Relaxed, Ordering::Relaxed).is_err() {
                 return Err("raw-claim: the producer's CAS failed with no other producer".into());
             }
