@@ -152,6 +152,7 @@ unsafe fn counters(kind: Kind, ctl: *const u8) -> Vec<(&'static str, u64)> {
             Kind::Queue => {
                 let (tail, head) = (word(ctl, mpmc::offsets::TAIL), word(ctl, mpmc::offsets::HEAD));
                 let open_tail = tail & !(1 << 63);
+                let bias = |at: usize| mpmc::offsets::bias_state(word(ctl, at));
                 vec![
                     ("sent", open_tail),
                     ("received", head),
@@ -160,6 +161,9 @@ unsafe fn counters(kind: Kind, ctl: *const u8) -> Vec<(&'static str, u64)> {
                     ("closed", tail >> 63),
                     ("skipped", word(ctl, mpmc::offsets::SKIPPED)),
                     ("abandoned", word(ctl, mpmc::offsets::ABANDONED)),
+                    ("send bias (0 free, 1 owned, 2 revoking, 3 shared)", bias(mpmc::offsets::TAIL_BIAS)),
+                    ("receive bias", bias(mpmc::offsets::HEAD_BIAS)),
+                    ("biases revoked", word(ctl, mpmc::offsets::REVOKED)),
                 ]
             }
             Kind::Pipe => {

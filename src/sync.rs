@@ -394,6 +394,25 @@ impl Barrier {
     }
 }
 
+impl Barrier {
+    /// The rare side's barrier where a fallback is not enough: a fence
+    /// orders only this side, and the biased claims (`ring::mpmc`) rely on
+    /// the other side's barrier too. Retries the `membarrier` call until
+    /// the kernel takes it (it was registered at attach, so it fails only
+    /// transiently, if ever).
+    pub(crate) fn heavy_sure(self) {
+        #[cfg(not(loom))]
+        if self == Barrier::Asymmetric {
+            use rustix::thread::{membarrier, MembarrierCommand};
+            while membarrier(MembarrierCommand::GlobalExpedited).is_err() {
+                std::thread::yield_now();
+            }
+            return;
+        }
+        fence(Ordering::SeqCst);
+    }
+}
+
 /// Registers this process for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`, once.
 /// Returns whether the asymmetric barrier is usable in this process.
 #[cfg(not(loom))]

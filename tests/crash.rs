@@ -184,6 +184,38 @@ fn a_sender_killed_mid_stream_leaves_exactly_a_prefix_of_whole_messages() {
 }
 
 #[test]
+fn a_sender_killed_owning_the_send_bias_leaves_it_to_the_next_sender() {
+    let _s = serial();
+    let (n, q, flag) = setup("crash-bias", 64);
+    let counter = |name: &str| {
+        let info = procring::inspect(n.queue.as_str()).unwrap();
+        info.counters.iter().find(|(c, _)| c.starts_with(name)).unwrap().1
+    };
+    for round in 0..ROUNDS / 10 {
+        let child = start_and_wait("stream", &n, &flag, round);
+        // Far more than the 4096 uncontended sends after which the child
+        // owns the send bias, so the kill lands on its plain stores.
+        let mut next = 0;
+        for _ in 0..5000 + (round * 37) % 500 {
+            let m = q.recv_timeout(LIMIT).unwrap();
+            assert!(whole(&m) && m[0] == next, "round {round}: expected {next}, got {m:?}");
+            next += 1;
+        }
+        assert_eq!(counter("send bias"), 1, "round {round}: the lone sender owns the bias");
+        kill(child);
+        while let Ok(m) = q.recv_timeout(Duration::from_millis(300)) {
+            assert!(whole(&m) && m[0] == next, "round {round}: expected {next}, got {m:?}");
+            next += 1;
+        }
+        // Our send revokes the dead child's bias.
+        q.send([u64::MAX; 8]).unwrap();
+        assert_eq!(q.recv_timeout(LIMIT), Ok([u64::MAX; 8]), "round {round}");
+        assert_eq!(counter("biases revoked"), round + 1);
+        assert!(q.is_empty(), "round {round}");
+    }
+}
+
+#[test]
 fn a_receiver_killed_while_blocked_in_recv_takes_nothing_with_it() {
     let _s = serial();
     let (n, q, flag) = setup("crash-blocked", 4);

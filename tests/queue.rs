@@ -31,32 +31,17 @@ fn child_entry() {
         // blocking, timed, non-blocking and zero-copy sends.
         "producer" => {
             let id: u64 = arg.parse().unwrap();
+            produce(&Queue::<u64>::open(&name).unwrap(), id, 0..PER_PRODUCER);
+        }
+        // arg = "STAGED GO": producer 0 sends STAGE messages alone, creates
+        // file STAGED, waits for file GO, then sends the rest.
+        "staged-producer" => {
+            let (staged, go) = arg.split_once(' ').unwrap();
             let q = Queue::<u64>::open(&name).unwrap();
-            for seq in 0..PER_PRODUCER {
-                let m = msg(id, seq);
-                match seq % 4 {
-                    0 => q.send(m).unwrap(),
-                    1 => q.send_timeout(m, Duration::from_secs(60)).unwrap(),
-                    2 => {
-                        let mut v = m;
-                        loop {
-                            match q.try_send(v) {
-                                Ok(()) => break,
-                                Err(TrySendError::Full(back)) => {
-                                    v = back;
-                                    std::thread::yield_now();
-                                }
-                                Err(e) => panic!("{e}"),
-                            }
-                        }
-                    }
-                    _ => {
-                        let mut slot = q.reserve().unwrap();
-                        *slot = m;
-                        slot.commit();
-                    }
-                }
-            }
+            produce(&q, 0, 0..STAGE);
+            std::fs::write(staged, b"").unwrap();
+            wait_for_file(go);
+            produce(&q, 0, STAGE..STAGED_TOTAL);
         }
         // arg = output file: receive until closed, check each producer's
         // order, and write what arrived for the parent to check.
@@ -89,6 +74,120 @@ fn child_entry() {
     }
 }
 
+/// Sends producer `id`'s messages `seqs`, mixing blocking, timed,
+/// non-blocking and zero-copy sends.
+fn produce(q: &Queue<u64>, id: u64, seqs: std::ops::Range<u64>) {
+    for seq in seqs {
+        let m = msg(id, seq);
+        match seq % 4 {
+            0 => q.send(m).unwrap(),
+            1 => q.send_timeout(m, Duration::from_secs(60)).unwrap(),
+            2 => {
+                let mut v = m;
+                loop {
+                    match q.try_send(v) {
+                        Ok(()) => break,
+                        Err(TrySendError::Full(back)) => {
+                            v = back;
+                            std::thread::yield_now();
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            _ => {
+                let mut slot = q.reserve().unwrap();
+                *slot = m;
+                slot.commit();
+            }
+        }
+    }
+}
+
+/// Waits (up to the child limit) for `path` to exist.
+fn wait_for_file(path: &str) {
+    let start = std::time::Instant::now();
+    while !std::path::Path::new(path).exists() {
+        assert!(start.elapsed() < CHILD_LIMIT, "{path} never appeared");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Files a test made, removed however it ends.
+struct Files(Vec<String>);
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// Reads the consumers' output files: how often each (producer, seq)
+/// arrived, for producers sending `counts[p]` messages each.
+fn arrivals(outs: &[String], counts: &[u64]) -> Vec<Vec<u8>> {
+    let mut seen: Vec<Vec<u8>> = counts.iter().map(|&n| vec![0u8; n as usize]).collect();
+    for o in outs {
+        let bytes = std::fs::read(o).unwrap();
+        for m in bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())) {
+            seen[(m >> 32) as usize][(m & 0xffff_ffff) as usize] += 1;
+        }
+    }
+    seen
+}
+
+fn assert_each_once(seen: &[Vec<u8>]) {
+    for (p, s) in seen.iter().enumerate() {
+        let lost = s.iter().filter(|&&n| n == 0).count();
+        let dup = s.iter().filter(|&&n| n > 1).count();
+        assert_eq!((lost, dup), (0, 0), "producer {p}: {lost} lost, {dup} duplicated");
+    }
+}
+
+/// Messages the staged producer sends alone: far more than a side's
+/// uncontended run that takes the bias (4096), plus a full queue.
+const STAGE: u64 = 20_000;
+const STAGED_TOTAL: u64 = 120_000;
+
+fn counter(info: &procring::SegmentInfo, name: &str) -> u64 {
+    info.counters.iter().find(|(n, _)| n.starts_with(name)).unwrap_or_else(|| panic!("no counter {name}")).1
+}
+
+#[test]
+fn a_lone_sender_and_receiver_take_the_bias_and_processes_that_join_revoke_it() {
+    let _serial = serial();
+    let name = SegName::new("queue-bias");
+    let q = Queue::<u64>::create(name.as_str(), 1024).unwrap();
+    let base = format!("/tmp{}", name.as_str());
+    let outs: Vec<String> = (0..2).map(|i| format!("{base}-consumer{i}")).collect();
+    let (staged, go) = (format!("{base}-staged"), format!("{base}-go"));
+    let _files = Files([outs.clone(), vec![staged.clone(), go.clone()]].concat());
+    let mut first = spawn_child("consumer", name.as_str(), &outs[0]);
+    let mut p0 = spawn_child("staged-producer", name.as_str(), &format!("{staged} {go}"));
+    wait_for_file(&staged);
+    // One sender has sent STAGE messages and one receiver taken all but at
+    // most a queue's worth, each alone: both own their side's bias.
+    let info = procring::inspect(name.as_str()).unwrap();
+    assert_eq!(counter(&info, "send bias"), 1, "{:?}", info.counters);
+    assert_eq!(counter(&info, "receive bias"), 1, "{:?}", info.counters);
+    let mut second = spawn_child("consumer", name.as_str(), &outs[1]);
+    let mut p1 = spawn_child("producer", name.as_str(), "1");
+    std::fs::write(&go, b"").unwrap();
+    for p in [&mut p0, &mut p1] {
+        assert!(wait_child(p, CHILD_LIMIT).success(), "a producer failed");
+    }
+    assert!(q.close());
+    for c in [&mut first, &mut second] {
+        assert!(wait_child(c, CHILD_LIMIT).success(), "a consumer failed");
+    }
+    assert_each_once(&arrivals(&outs, &[STAGED_TOTAL, PER_PRODUCER]));
+    // The second sender's first claim revoked the first one's bias.
+    let info = procring::inspect(name.as_str()).unwrap();
+    assert!(counter(&info, "biases revoked") >= 1, "{:?}", info.counters);
+    assert_eq!(counter(&info, "send bias"), 3, "close ends the send bias for good");
+}
+
 #[test]
 fn two_producer_and_two_consumer_processes_deliver_every_message_once_in_order() {
     let _serial = serial();
@@ -104,22 +203,8 @@ fn two_producer_and_two_consumer_processes_deliver_every_message_once_in_order()
     for c in &mut consumers {
         assert!(wait_child(c, CHILD_LIMIT).success(), "a consumer failed");
     }
-    let mut seen = vec![vec![0u8; PER_PRODUCER as usize]; 2];
-    let mut per_consumer = vec![];
-    for o in &outs {
-        let bytes = std::fs::read(o).unwrap();
-        let _ = std::fs::remove_file(o);
-        per_consumer.push(bytes.len() / 8);
-        for m in bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())) {
-            seen[(m >> 32) as usize][(m & 0xffff_ffff) as usize] += 1;
-        }
-    }
-    for (p, s) in seen.iter().enumerate() {
-        let lost = s.iter().filter(|&&n| n == 0).count();
-        let dup = s.iter().filter(|&&n| n > 1).count();
-        assert_eq!((lost, dup), (0, 0), "producer {p}: {lost} lost, {dup} duplicated");
-    }
-    assert_eq!(per_consumer.iter().sum::<usize>(), 2 * PER_PRODUCER as usize);
+    let _files = Files(outs.clone());
+    assert_each_once(&arrivals(&outs, &[PER_PRODUCER, PER_PRODUCER]));
     assert_eq!(q.skipped(), 0);
 }
 

@@ -83,6 +83,45 @@
 //! checks in a row find it unfinished); `try_` calls check every 1024th time
 //! they find the queue full or empty.
 //!
+//! **Biased claims** (segments whose processes all use the asymmetric
+//! barrier; see `crate::sync::Barrier`). A CAS per message on each side is
+//! what an MPMC ring costs over an SPSC one: a locked instruction waits for
+//! the side's earlier stores, slot lines still on their way to the other
+//! core, to drain. So a side with a single claimer lets it claim with a
+//! plain store. Each side has a `bias` word next to its position:
+//! [`FREE`] (claims CAS), an owner's id (its row and thread), [`REVOKING`]
+//! with the revoker's row, or [`SHARED`] (claims CAS; the producers' side
+//! once closed, for good).
+//!
+//! ```text
+//!  claimer (every claim)                      taker / revoker (rare)
+//!  ─────────────────────                      ──────────────────────
+//!  C2 announce pos + 1 in its claim word      T1 CAS bias FREE → me   (take)
+//!  B1 light barrier        ── Dekker ──       or CAS owner → REVOKING (revoke)
+//!  B2 load bias (Acquire)                     B3 heavy barrier (membarrier)
+//!  me?       store pos + 1 (Release)          take: a claim announced beyond pos?
+//!  FREE/SHARED: CAS pos → pos + 1                   then give the bias back
+//!  other: withdraw (word = TAKEN), revoke     revoke: wait until no live row
+//!         or wait out the revoker, retry              announces one; bias = FREE
+//! ```
+//!
+//! **Invariant:** while a side's bias names an owner, only that thread
+//! writes the side's position, and it does so only between its claim's
+//! announcement and its look at the bias. B1/B3 give the either-or of the
+//! eventcount: a claim whose look (B2) comes after a taker's or revoker's
+//! B3 sees the new bias; one whose look came before has its announcement
+//! visible to the scan after B3. So a taker sees every CAS that may still
+//! succeed (and gives the bias back rather than store over it), and a
+//! revoker sees the owner's store under way and waits for `pos` to pass
+//! it; claimers that find a revocation under way withdraw their
+//! announcements, so that the revoker's wait ends. `close` ends the
+//! producers' bias (`SHARED`) before it sets `CLOSED`, which an owner's
+//! plain store would otherwise wipe. A thread takes the bias after
+//! `TAKE_AFTER` uncontended claims in a row (a `membarrier` costs a few
+//! microseconds); a dead owner (or revoker) stores nothing more, so the
+//! revoker's wait skips dead rows and a waiter takes over a dead revoker's
+//! revocation.
+//!
 //! # Memory ordering
 //!
 //! - publish: `seq` store Release ↔ consumer's `seq` load Acquire: the payload
@@ -97,6 +136,11 @@
 //!   Release and loaded Acquire, for the same chain between its threads.
 //! - `head`/`tail` CAS and loads are Relaxed: they only hand out positions;
 //!   the payload's visibility is carried by `seq` and `released` alone.
+//! - bias: an owner's store of the position is Release, as the CAS; a
+//!   revoker's wait loads the position with Acquire and frees the bias with
+//!   a Release store, which claimers load with Acquire (B2), so the next
+//!   CAS starts from the owner's last claim. Taking and revoking CASes are
+//!   Relaxed: the heavy barrier after them does the ordering.
 //! - close: `fetch_or` AcqRel, then `closed` stored Release; a consumer that
 //!   loads `closed` (Acquire) and finds it set then loads `tail` (Acquire),
 //!   which has the `CLOSED` bit and every claim made before it.
@@ -132,23 +176,46 @@ const RECV_CLAIM: u64 = 1 << 63;
 /// A claim word held by an operation that has not announced a position yet.
 const TAKEN: u64 = u64::MAX;
 
+/// A side's bias: nobody owns it; claims CAS, and a claimer may take it.
+const FREE: u64 = 0;
+/// A side's bias: never to be taken again (the producers' once the queue
+/// is closed); claims CAS.
+const SHARED: u64 = u64::MAX;
+/// Bit 63 of a side's bias: a revocation is under way, by the process in
+/// the row given by the low bits (row index + 1).
+const REVOKING: u64 = 1 << 63;
+/// An owner's id: its row (index + 1) from this bit up, its thread's tag
+/// below it.
+const OWNER_ROW_SHIFT: u32 = 48;
+/// Which side a claim is on.
+const SEND: bool = true;
+const RECV: bool = false;
+/// Uncontended claims in a row (by one thread, on one side of one queue)
+/// after which that thread takes the side's bias: taking costs a
+/// `membarrier`, a few microseconds.
+#[cfg(not(loom))]
+const TAKE_AFTER: u32 = 4096;
+
 /// The ring's shared control block.
 ///
 /// | offset | field       | written by |
 /// |-------:|-------------|------------|
-/// |      0 | `tail: u64` (bit 63: closed) | producers (CAS), `close` |
-/// |    128 | `head: u64` | consumers (CAS) |
+/// |      0 | `tail: u64` (bit 63: closed) | producers (CAS, or the bias owner's store), `close` |
+/// |      8 | `tail_bias: u64` | producers (see "Biased claims") |
+/// |    128 | `head: u64` | consumers (CAS, or the bias owner's store) |
+/// |    136 | `head_bias: u64` | consumers |
 /// |    256 | `released: u64` | consumers (store in order; CAS over marks), producers (CAS over marks) |
 /// |    384 | `not_empty: EventCount` | consumers announce, producers wake |
 /// |    512 | `not_full: EventCount`  | producers announce, consumers wake |
 /// |    640 | `skipped: u64` | consumers: slots passed over (claims dropped uncommitted, or abandoned) |
 /// |    648 | `abandoned: u64` | survivors: claims whose process died before finishing |
 /// |    656 | `closed: u64` | `close`, once (1): what an idle consumer reads instead of `tail` |
+/// |    664 | `revoked: u64` | revokers: biases revoked (see "Biased claims") |
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Control {
-    tail: CachePadded<AtomicU64>,
-    head: CachePadded<AtomicU64>,
+    tail: CachePadded<Side>,
+    head: CachePadded<Side>,
     released: CachePadded<AtomicU64>,
     not_empty: CachePadded<EventCount>,
     not_full: CachePadded<EventCount>,
@@ -158,7 +225,7 @@ pub(crate) struct Control {
 /// Where `procring inspect` finds the words it reports, in a control block.
 #[cfg(not(loom))]
 pub(crate) mod offsets {
-    use super::{Control, Counters};
+    use super::{Control, Counters, Side};
     use std::mem::offset_of;
 
     pub(crate) const TAIL: usize = offset_of!(Control, tail);
@@ -167,6 +234,38 @@ pub(crate) mod offsets {
     // A `CachePadded<T>` holds its `T` at offset 0.
     pub(crate) const SKIPPED: usize = offset_of!(Control, counters) + offset_of!(Counters, skipped);
     pub(crate) const ABANDONED: usize = offset_of!(Control, counters) + offset_of!(Counters, abandoned);
+    pub(crate) const REVOKED: usize = offset_of!(Control, counters) + offset_of!(Counters, revoked);
+    pub(crate) const TAIL_BIAS: usize = offset_of!(Control, tail) + offset_of!(Side, bias);
+    pub(crate) const HEAD_BIAS: usize = offset_of!(Control, head) + offset_of!(Side, bias);
+
+    /// A bias word as `procring inspect` reports it: 0 free, 1 owned by a
+    /// thread, 2 being revoked, 3 shared for good.
+    pub(crate) fn bias_state(bias: u64) -> u64 {
+        match bias {
+            super::FREE => 0,
+            super::SHARED => 3,
+            b if b & super::REVOKING != 0 => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A claim position (`tail` or `head`) and its side's bias, on one line:
+/// the bias owner reads the bias on every claim, next to the position it
+/// writes.
+#[repr(C)]
+#[derive(Debug)]
+struct Side {
+    pos: AtomicU64,
+    /// [`FREE`], [`SHARED`], an owner's id, or [`REVOKING`] and the
+    /// revoker's row (see "Biased claims").
+    bias: AtomicU64,
+}
+
+impl Side {
+    fn new() -> Self {
+        Self { pos: AtomicU64::new(0), bias: AtomicU64::new(FREE) }
+    }
 }
 
 /// Rarely written words, on one line of their own.
@@ -177,6 +276,8 @@ struct Counters {
     abandoned: AtomicU64,
     /// 1 once the queue is closed (see "Close" in the module docs).
     closed: AtomicU64,
+    /// Biases revoked, either side.
+    revoked: AtomicU64,
 }
 
 #[cfg(all(not(loom), target_arch = "x86_64"))]
@@ -192,8 +293,8 @@ const _: () = {
 impl Control {
     pub(crate) fn new() -> Self {
         Self {
-            tail: CachePadded::new(AtomicU64::new(0)),
-            head: CachePadded::new(AtomicU64::new(0)),
+            tail: CachePadded::new(Side::new()),
+            head: CachePadded::new(Side::new()),
             released: CachePadded::new(AtomicU64::new(0)),
             not_empty: CachePadded::new(EventCount::new()),
             not_full: CachePadded::new(EventCount::new()),
@@ -201,6 +302,7 @@ impl Control {
                 skipped: AtomicU64::new(0),
                 abandoned: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
+                revoked: AtomicU64::new(0),
             }),
         }
     }
@@ -384,6 +486,10 @@ pub(crate) struct Mpmc {
     /// The segment's attachment table and this process's row in it; `None`
     /// for a queue within one process (no process can die under it).
     claims: Option<Claims>,
+    /// Whether claims follow the bias protocol ("Biased claims"): in a
+    /// segment (claim records) whose processes all use the asymmetric
+    /// barrier; under loom, in the claims models.
+    biased: bool,
     /// Process-local: `released` as last read by a producer of this
     /// process. On a line of its own: producers write it whenever they
     /// reread `released`, and every operation reads the fields above.
@@ -404,6 +510,8 @@ pub(crate) struct Claims {
     /// Process-local: the thread (its tag) owning each of the first
     /// `OWNED` claim words; 0 = none.
     owners: [AtomicU64; OWNED],
+    /// This process's row: its index + 1, the high bits of its owners' ids.
+    row: u64,
     /// Process-local: the blocking claims (encoded as in the claim words)
     /// the last check found unfinished. Only a claim found unfinished twice
     /// in a row is looked into: a live process finishes a claim in
@@ -417,7 +525,8 @@ impl Claims {
     /// `mine` is one of `table`'s rows, held by this process, and both stay
     /// valid while the ring is used.
     pub(crate) unsafe fn new(table: Table, mine: NonNull<Row>) -> Self {
-        Self { table, mine, owners: Default::default(), suspects: Default::default() }
+        let row = (mine.as_ptr() as usize - table.rows().as_ptr() as usize) / size_of::<Row>() + 1;
+        Self { table, mine, row: row as u64, owners: Default::default(), suspects: Default::default() }
     }
 
     /// A claim word to announce in: the calling thread's own if it is free,
@@ -487,6 +596,37 @@ impl Claims {
         }
     }
 
+    /// The calling thread's id as a bias owner (`None` while the thread
+    /// is being torn down: such a thread never owns a bias).
+    #[inline(always)]
+    fn owner_id(&self) -> Option<u64> {
+        let tag = bias_tag()?;
+        Some(self.row << OWNER_ROW_SHIFT | tag)
+    }
+
+    /// Whether any row announces a claim of the given side beyond `pos`.
+    fn any_beyond(&self, pos: u64, send: bool) -> bool {
+        self.table.rows().iter().any(|row| Self::row_beyond(row, pos, send))
+    }
+
+    /// Whether `row` announces a claim of the given side beyond `pos`: one
+    /// that may still be made (by a CAS, or by an owner's store).
+    fn row_beyond(row: &Row, pos: u64, send: bool) -> bool {
+        row.claims.iter().any(|w| {
+            // Relaxed: the heavy barrier before the caller's scan makes the
+            // announcements that matter visible.
+            let claim = w.load(Ordering::Relaxed);
+            claim != 0 && claim != TAKEN && (claim & RECV_CLAIM == 0) == send && claim & !RECV_CLAIM > pos
+        })
+    }
+
+    /// Whether the process in row `row` (index + 1) still runs; a row
+    /// number out of range (a corrupt bias) counts as dead.
+    fn row_alive(&self, row: u64) -> bool {
+        let rows = self.table.rows();
+        row.checked_sub(1).and_then(|i| rows.get(i as usize)).is_some_and(Row::alive)
+    }
+
     /// Clears the word that announced a claim, after its slot was published
     /// or released. Exactly that word: another thread's word may hold the
     /// same value for a moment (announced before a CAS it then lost).
@@ -544,7 +684,8 @@ impl Mpmc {
         claims: Option<Claims>,
     ) -> Self {
         debug_assert!(cap.is_power_of_two() && cap >= 2);
-        Self { ctl, slots, mask: cap - 1, barrier, claims, released_seen: CachePadded::new(AtomicU64::new(0)) }
+        let biased = claims.is_some() && (cfg!(loom) || barrier == Barrier::Asymmetric);
+        Self { ctl, slots, mask: cap - 1, barrier, claims, biased, released_seen: CachePadded::new(AtomicU64::new(0)) }
     }
 
     /// Writes the initial sequence words: no slot is published.
@@ -572,14 +713,14 @@ impl Mpmc {
     /// Messages in the ring (a snapshot).
     pub(crate) fn len(&self) -> u64 {
         // Acquire: a fresh view; only a hint.
-        let tail = self.ctl().tail.load(Ordering::Acquire) & !CLOSED;
-        let head = self.ctl().head.load(Ordering::Acquire);
+        let tail = self.ctl().tail.pos.load(Ordering::Acquire) & !CLOSED;
+        let head = self.ctl().head.pos.load(Ordering::Acquire);
         tail.wrapping_sub(head).min(self.capacity())
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         // Acquire: pairs with the AcqRel `fetch_or` in `close`.
-        self.ctl().tail.load(Ordering::Acquire) & CLOSED != 0
+        self.ctl().tail.pos.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// Whether `close` has finished setting `closed`: a read of a line that
@@ -603,9 +744,12 @@ impl Mpmc {
 
     /// Closes the ring; returns whether this call closed it.
     pub(crate) fn close(&self) -> bool {
+        // A bias owner's plain store of `tail` would wipe the CLOSED bit:
+        // end the producers' bias for good first.
+        self.end_send_bias();
         // AcqRel: a consumer that sees CLOSED (Acquire) sees every claim made
         // before it; the notifies wake every sleeper, in every process.
-        let prev = self.ctl().tail.fetch_or(CLOSED, Ordering::AcqRel);
+        let prev = self.ctl().tail.pos.fetch_or(CLOSED, Ordering::AcqRel);
         // Release: a consumer that sees this flag then sees CLOSED in `tail`.
         // Stored before the notifies: it is what a sleeping consumer's last
         // look before sleeping checks (the eventcount's publishing store).
@@ -665,10 +809,152 @@ impl Mpmc {
         *word
     }
 
+    /// Claims position `pos` of `side` (the caller has announced it in
+    /// `word`): a CAS `pos → pos + 1`, or a plain store by the side's bias
+    /// owner. On failure, the position to try next.
+    #[inline(always)]
+    fn claim_pos(&self, side: &Side, word: Option<&AtomicU64>, pos: u64, send: bool) -> Result<(), u64> {
+        let (Some(c), Some(w), true) = (&self.claims, word, self.biased) else {
+            // Release: the announcement is visible to whoever sees this
+            // claim (see "Claims and death").
+            return side.pos.compare_exchange_weak(pos, pos + 1, Ordering::Release, Ordering::Relaxed).map(|_| ());
+        };
+        // B1: the announcement before the look at the bias; pairs with the
+        // heavy barrier of whoever takes or revokes it.
+        #[cfg(not(procring_bug = "bias_no_claim_fence"))]
+        self.barrier.light();
+        // B2 Acquire: pairs with the Release store that ends a revocation,
+        // so the revoked owner's last store of `pos` is visible here.
+        let bias = side.bias.load(Ordering::Acquire);
+        let me = c.owner_id();
+        if Some(bias) == me {
+            // The owner: nobody else writes `pos` while this lasts.
+            // Release: as the CAS below.
+            side.pos.store(pos + 1, Ordering::Release);
+            return Ok(());
+        }
+        if bias != FREE && bias != SHARED {
+            // Withdraw the announcement: a revoker waits for the owner's row
+            // to have no claim under way, and this may be that row.
+            w.store(TAKEN, Ordering::Relaxed);
+            self.unbias(c, side, bias, send);
+            return Err(side.pos.load(Ordering::Relaxed));
+        }
+        // Release: as above.
+        side.pos.compare_exchange_weak(pos, pos + 1, Ordering::Release, Ordering::Relaxed)?;
+        if let (FREE, Some(me)) = (bias, me) {
+            if uncontended_run(self.ctl.as_ptr() as usize, pos, send) {
+                self.take_bias(c, side, me, send);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `side`'s bias for this thread, unless a claim by anyone else
+    /// may still be under way.
+    #[cold]
+    #[inline(never)]
+    fn take_bias(&self, c: &Claims, side: &Side, me: u64, send: bool) {
+        // Relaxed: what matters is the heavy barrier after it.
+        if side.bias.compare_exchange(FREE, me, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return;
+        }
+        // B3: a claimer whose look at the bias (B2) comes after this sees
+        // `me`; one whose look came before has its announcement visible
+        // below.
+        self.barrier.heavy_sure();
+        // Acquire: the CASes that won before are visible to this thread's
+        // later reads of `pos`.
+        let pos = side.pos.load(Ordering::Acquire);
+        if pos & CLOSED != 0 || c.any_beyond(pos & !CLOSED, send) {
+            // A claim that read FREE may still CAS: give the bias back, unless
+            // a revoker took it from us meanwhile (it then frees it).
+            let _ = side.bias.compare_exchange(me, FREE, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits out the bias `bias` (owned by another thread, or being
+    /// revoked): revokes it, or waits for the revoker (taking over from one
+    /// that died). Returns once the bias is no longer `bias`.
+    #[cold]
+    #[inline(never)]
+    fn unbias(&self, c: &Claims, side: &Side, bias: u64, send: bool) {
+        if bias & REVOKING == 0 {
+            // Relaxed: the heavy barrier in `quiesce` does the ordering.
+            if side.bias.compare_exchange(bias, REVOKING | c.row, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                self.quiesce(c, side, send);
+            }
+            return;
+        }
+        let mut spins = 0u32;
+        // Acquire: as B2.
+        while side.bias.load(Ordering::Acquire) == bias {
+            spins = spins.wrapping_add(1);
+            if spins % 1024 == 0
+                && !c.row_alive(bias & !REVOKING)
+                && side.bias.compare_exchange(bias, REVOKING | c.row, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                // The revoker died part-way: finish its revocation.
+                self.quiesce(c, side, send);
+                return;
+            }
+            pause(spins);
+        }
+    }
+
+    /// The end of a revocation that holds `side`'s bias as `REVOKING`: waits
+    /// until no live process has a claim of this side under way beyond
+    /// `pos` (a former owner's plain store has landed; every other claimer
+    /// has withdrawn), then frees the bias.
+    fn quiesce(&self, c: &Claims, side: &Side, send: bool) {
+        // B3, as in `take_bias`: every claim that read the old bias has its
+        // announcement visible below; every later one reads REVOKING.
+        self.barrier.heavy_sure();
+        let mut spins = 0u32;
+        #[cfg(not(procring_bug = "bias_no_quiesce"))]
+        for row in c.table.rows() {
+            loop {
+                // Acquire: pairs with the owner's Release store of `pos`; the
+                // Release below passes it on to every claimer (B2).
+                let pos = side.pos.load(Ordering::Acquire) & !CLOSED;
+                if !Claims::row_beyond(row, pos, send) {
+                    break;
+                }
+                spins = spins.wrapping_add(1);
+                // A dead process stores nothing more.
+                if spins % 1024 == 0 && !row.alive() {
+                    break;
+                }
+                pause(spins);
+            }
+        }
+        self.ctl().counters.revoked.fetch_add(1, Ordering::Relaxed);
+        // Release: see B2.
+        side.bias.store(FREE, Ordering::Release);
+    }
+
+    /// Ends the producers' bias for good (`SHARED`), revoking an owner's.
+    fn end_send_bias(&self) {
+        let Some(c) = self.claims.as_ref().filter(|_| self.biased) else { return };
+        let side = &*self.ctl().tail;
+        loop {
+            // Acquire: as B2.
+            match side.bias.load(Ordering::Acquire) {
+                SHARED => return,
+                // Nobody owns it, so nobody stores `pos` plainly.
+                FREE if side.bias.compare_exchange(FREE, SHARED, Ordering::Relaxed, Ordering::Relaxed).is_ok() => {
+                    return
+                }
+                FREE => {}
+                bias => self.unbias(c, side, bias, SEND),
+            }
+        }
+    }
+
     #[inline(always)]
     fn claim_send_announcing<'a>(&'a self, word: &mut Option<&'a AtomicU64>) -> Result<u64, Stop> {
         let ctl = self.ctl();
-        let mut tail = ctl.tail.load(Ordering::Relaxed);
+        let mut tail = ctl.tail.pos.load(Ordering::Relaxed);
         loop {
             if tail & CLOSED != 0 {
                 return Err(Stop::Closed);
@@ -676,13 +962,12 @@ impl Mpmc {
             if !self.room_at(tail) {
                 return Err(Stop::NotNow);
             }
-            if let Some(w) = self.word(word) {
+            let w = self.word(word);
+            if let Some(w) = w {
                 w.store(tail + 1, Ordering::Relaxed); // announce the claim
             }
-            // Release: the announcement above is visible to whoever sees
-            // this claim (see "Claims and death").
-            match ctl.tail.compare_exchange_weak(tail, tail + 1, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return Ok(tail),
+            match self.claim_pos(&ctl.tail, w, tail, SEND) {
+                Ok(()) => return Ok(tail),
                 Err(now) => tail = now,
             }
         }
@@ -792,23 +1077,23 @@ impl Mpmc {
     #[inline(always)]
     fn claim_recv_announcing<'a>(&'a self, word: &mut Option<&'a AtomicU64>) -> Result<u64, Stop> {
         let ctl = self.ctl();
-        let mut head = ctl.head.load(Ordering::Relaxed);
+        let mut head = ctl.head.pos.load(Ordering::Relaxed);
         loop {
             // Acquire: pairs with the producer's Release in `publish`.
             let seq = self.slots.seq(self.idx(head)).load(Ordering::Acquire);
             let diff = (seq & !(SKIP | DONE)).wrapping_sub(head + 1) as i64;
             if diff == 0 && seq & DONE == 0 {
-                if let Some(w) = self.word(word) {
+                let w = self.word(word);
+                if let Some(w) = w {
                     w.store((head + 1) | RECV_CLAIM, Ordering::Relaxed); // announce the claim
                 }
-                // Release: as in `claim_send_announcing`.
-                match ctl.head.compare_exchange_weak(head, head + 1, Ordering::Release, Ordering::Relaxed) {
-                    Ok(_) if seq & SKIP != 0 => {
+                match self.claim_pos(&ctl.head, w, head, RECV) {
+                    Ok(()) if seq & SKIP != 0 => {
                         ctl.counters.skipped.fetch_add(1, Ordering::Relaxed);
                         self.release_slot(head);
                         head += 1;
                     }
-                    Ok(_) => return Ok(head),
+                    Ok(()) => return Ok(head),
                     Err(now) => head = now,
                 }
             } else if diff < 0 {
@@ -819,14 +1104,14 @@ impl Mpmc {
                     return Err(Stop::NotNow);
                 }
                 // Acquire: pairs with `close`.
-                let tail = ctl.tail.load(Ordering::Acquire);
+                let tail = ctl.tail.pos.load(Ordering::Acquire);
                 if tail & !CLOSED == head {
                     // Truly empty: nothing claimed that is not consumed.
                     return Err(if tail & CLOSED != 0 { Stop::Closed } else { Stop::NotNow });
                 }
                 // A producer claimed `head` and is still writing it (or `head`
                 // moved on): look again, or report empty for now.
-                let now = ctl.head.load(Ordering::Relaxed);
+                let now = ctl.head.pos.load(Ordering::Relaxed);
                 if now == head {
                     return Err(Stop::NotNow);
                 }
@@ -834,7 +1119,7 @@ impl Mpmc {
             } else {
                 // Another consumer took this position (and may have read it
                 // already: a mark); `head` has moved on.
-                let now = ctl.head.load(Ordering::Relaxed);
+                let now = ctl.head.pos.load(Ordering::Relaxed);
                 if now == head {
                     return Err(Stop::Corrupt("a slot's sequence is ahead of the consumers' position"));
                 }
@@ -865,7 +1150,7 @@ impl Mpmc {
             // Consumers after us may have finished first and marked their
             // slots: only if someone claimed after us (with one consumer,
             // never; this keeps its next slot's line out of the way).
-            if ctl.head.load(Ordering::Relaxed) != pos + 1 {
+            if ctl.head.pos.load(Ordering::Relaxed) != pos + 1 {
                 self.advance_over_marks(pos + 1);
             }
         } else {
@@ -898,8 +1183,8 @@ impl Mpmc {
         let mut resolved = false;
         // Acquire (both): pair with the claims' Release CASes, so their
         // announcements are visible below.
-        let head = ctl.head.load(Ordering::Acquire);
-        let tail = ctl.tail.load(Ordering::Acquire) & !CLOSED;
+        let head = ctl.head.pos.load(Ordering::Acquire);
+        let tail = ctl.tail.pos.load(Ordering::Acquire) & !CLOSED;
         let seq_of = |pos: u64| self.slots.seq(self.idx(pos));
         // A producer claimed `head` (tail is past it) and has not published.
         // The slot still holds an earlier lap's value (`released` is past
@@ -965,8 +1250,8 @@ impl Mpmc {
             // its death is ordered after its last claim (see `peer`), so
             // these values include that claim. Values read before could
             // make a claim won since look never won.
-            let head = ctl.head.load(Ordering::Acquire);
-            let tail = ctl.tail.load(Ordering::Acquire) & !CLOSED;
+            let head = ctl.head.pos.load(Ordering::Acquire);
+            let tail = ctl.tail.pos.load(Ordering::Acquire) & !CLOSED;
             let released = ctl.released.load(Ordering::Acquire);
             for w in &row.claims {
                 let claim = w.load(Ordering::Acquire);
@@ -999,6 +1284,7 @@ impl Mpmc {
 
     /// The rest of [`Mpmc::claim_send`], once its first try found the ring full.
     #[inline(never)]
+    #[cfg_attr(loom, allow(clippy::modulo_one))] // LOOK_EVERY is 1 under loom
     fn wait_send(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
         // Full. Every look rereads `released`, which the consumer stores on
         // every message; a sender that looked again at once would cost a
@@ -1006,12 +1292,19 @@ impl Mpmc {
         // of slots first (as the SPSC ring's stream detection does).
         #[cfg(not(loom))]
         super::spsc::stream_pause();
-        let outcome =
-            self.ctl().not_full.wait_until(self.barrier, wait, deadline, |thorough| match self.claim_send_now() {
+        // Then look only every LOOK_EVERY spin steps, for the same reason.
+        let mut spins = 0u32;
+        let outcome = self.ctl().not_full.wait_until(self.barrier, wait, deadline, |thorough| {
+            spins = spins.wrapping_add(1);
+            if !thorough && spins % LOOK_EVERY != 0 {
+                return None;
+            }
+            match self.claim_send_now() {
                 Err(Stop::NotNow) if thorough && self.recover() => self.claim_send_now().ok().map(Ok),
                 Err(Stop::NotNow) => None,
                 other => Some(other),
-            });
+            }
+        });
         outcome.unwrap_or(Err(Stop::Timeout))
     }
 
@@ -1036,6 +1329,65 @@ impl Mpmc {
         outcome.unwrap_or(Err(Stop::Timeout))
     }
 }
+
+/// Whether this thread's claim of `pos` (on one side of the queue at
+/// `key`) makes [`TAKE_AFTER`] in a row that nobody else's came between.
+#[cfg(not(loom))]
+#[inline(always)]
+fn uncontended_run(key: usize, pos: u64, send: bool) -> bool {
+    // (queue, next position if uncontended, claims in the run) per side.
+    thread_local!(static RUNS: std::cell::Cell<[(usize, u64, u32); 2]> = const { std::cell::Cell::new([(0, 0, 0); 2]) });
+    RUNS.with(|r| {
+        let mut runs = r.get();
+        let run = &mut runs[usize::from(send)];
+        let n = if run.0 == key && run.1 == pos { run.2 + 1 } else { 0 };
+        let take = n >= TAKE_AFTER;
+        *run = (key, pos + 1, if take { 0 } else { n });
+        r.set(runs);
+        take
+    })
+}
+
+/// Under loom every uncontended claim tries to take the bias, so that the
+/// models see it taken and revoked.
+#[cfg(loom)]
+fn uncontended_run(_key: usize, _pos: u64, _send: bool) -> bool {
+    true
+}
+
+/// The calling thread's tag, below [`OWNER_ROW_SHIFT`] bits and never 0.
+#[cfg(not(loom))]
+#[inline(always)]
+fn bias_tag() -> Option<u64> {
+    let tag = crate::thread_tag::current()?;
+    (tag < 1 << OWNER_ROW_SHIFT).then_some(tag)
+}
+
+/// Under loom, a tag per model thread (loom's threads share one OS thread).
+#[cfg(loom)]
+fn bias_tag() -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    loom::thread::current().id().hash(&mut h);
+    Some(h.finish() & ((1 << OWNER_ROW_SHIFT) - 1) | 1)
+}
+
+/// One step of a wait for another process's few instructions (an owner's
+/// claim, a revocation): it may be waiting for a core, so yield now and
+/// then.
+fn pause(spins: u32) {
+    spin_hint();
+    #[cfg(not(loom))]
+    if spins % 64 == 0 {
+        std::thread::yield_now();
+    }
+    #[cfg(loom)]
+    let _ = spins;
+}
+
+/// A sender waiting for room rereads `released` every this many spin steps
+/// (under loom, every step: a model's spins are scheduling points).
+const LOOK_EVERY: u32 = if cfg!(loom) { 1 } else { 32 };
 
 /// True on every 1024th call in a thread: for checks too costly to make on
 /// every miss.
@@ -1216,9 +1568,21 @@ pub mod claims_model {
                         }
                         loom::thread::yield_now();
                     }
+                    // Closed and drained.
+                    Err(Stop::Closed) => return None,
                     Err(e) => panic!("{e:?}"),
                 }
             }
+        }
+
+        /// Closes the queue; whether this call closed it.
+        pub fn close(&self) -> bool {
+            self.ring.close()
+        }
+
+        /// Whether the queue is closed.
+        pub fn is_closed(&self) -> bool {
+            self.ring.is_closed()
         }
 
         /// Claims resolved because their process died.
