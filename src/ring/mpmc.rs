@@ -90,7 +90,7 @@
 //! core, to drain. So a side with a single claimer lets it claim with a
 //! plain store. Each side has a `bias` word next to its position:
 //! [`FREE`] (claims CAS), an owner's id (its row and thread), [`REVOKING`]
-//! with the revoker's row, or [`SHARED`] (claims CAS; the producers' side
+//! with the revoker's id, or [`SHARED`] (claims CAS; the producers' side
 //! once closed, for good).
 //!
 //! ```text
@@ -120,7 +120,12 @@
 //! `TAKE_AFTER` uncontended claims in a row (a `membarrier` costs a few
 //! microseconds); a dead owner (or revoker) stores nothing more, so the
 //! revoker's wait skips dead rows and a waiter takes over a dead revoker's
-//! revocation.
+//! revocation (or a live one's that takes very long: only the revocation's
+//! current holder frees the bias, with a CAS from its own `REVOKING` value).
+//! A claim stays under way for long only while its process is stopped (or
+//! in a corrupt segment): a revoker then gives up after `QUIESCE_FOR` spin
+//! steps, its call reports full or empty, and the next claim takes the
+//! revocation up again; `close` waits.
 //!
 //! # Memory ordering
 //!
@@ -181,9 +186,26 @@ const FREE: u64 = 0;
 /// A side's bias: never to be taken again (the producers' once the queue
 /// is closed); claims CAS.
 const SHARED: u64 = u64::MAX;
-/// Bit 63 of a side's bias: a revocation is under way, by the process in
-/// the row given by the low bits (row index + 1).
+/// Bit 63 of a side's bias: a revocation is under way, by the thread whose
+/// id (as an owner's) is in the low bits.
 const REVOKING: u64 = 1 << 63;
+/// Spin steps after which a claimer waiting on a revocation takes it over
+/// even from a live revoker (one stopped, or a corrupt bias word): safe at
+/// any time, since only the revocation's current holder frees the bias.
+const TAKE_OVER_AFTER: u32 = 1 << 16;
+/// Spin steps a revoker waits for the claims under way before it gives up
+/// for now (the bias stays revoking; the call reports full or empty, and
+/// the next claim takes the revocation up again): a claim stays under way
+/// only while its process is stopped, or in a corrupt segment.
+const QUIESCE_FOR: u32 = 1 << 16;
+
+/// Why a claim at one position did not succeed.
+enum Miss {
+    /// Another claim won it: try this position next.
+    At(u64),
+    /// A revocation of the bias could not finish now.
+    Busy,
+}
 /// An owner's id: its row (index + 1) from this bit up, its thread's tag
 /// below it.
 const OWNER_ROW_SHIFT: u32 = 48;
@@ -258,7 +280,7 @@ pub(crate) mod offsets {
 struct Side {
     pos: AtomicU64,
     /// [`FREE`], [`SHARED`], an owner's id, or [`REVOKING`] and the
-    /// revoker's row (see "Biased claims").
+    /// revoker's id (see "Biased claims").
     bias: AtomicU64,
 }
 
@@ -813,12 +835,16 @@ impl Mpmc {
     /// `word`): a CAS `pos → pos + 1`, or a plain store by the side's bias
     /// owner. On failure, the position to try next.
     #[inline(always)]
-    fn claim_pos(&self, side: &Side, word: Option<&AtomicU64>, pos: u64, send: bool) -> Result<(), u64> {
-        let (Some(c), Some(w), true) = (&self.claims, word, self.biased) else {
+    fn claim_pos(&self, side: &Side, word: Option<&AtomicU64>, pos: u64, send: bool) -> Result<(), Miss> {
+        let cas = || {
             // Release: the announcement is visible to whoever sees this
             // claim (see "Claims and death").
-            return side.pos.compare_exchange_weak(pos, pos + 1, Ordering::Release, Ordering::Relaxed).map(|_| ());
+            side.pos
+                .compare_exchange_weak(pos, pos + 1, Ordering::Release, Ordering::Relaxed)
+                .map(|_| ())
+                .map_err(Miss::At)
         };
+        let (Some(c), Some(w), true) = (&self.claims, word, self.biased) else { return cas() };
         // B1: the announcement before the look at the bias; pairs with the
         // heavy barrier of whoever takes or revokes it.
         #[cfg(not(procring_bug = "bias_no_claim_fence"))]
@@ -837,11 +863,12 @@ impl Mpmc {
             // Withdraw the announcement: a revoker waits for the owner's row
             // to have no claim under way, and this may be that row.
             w.store(TAKEN, Ordering::Relaxed);
-            self.unbias(c, side, bias, send);
-            return Err(side.pos.load(Ordering::Relaxed));
+            if !self.unbias(c, side, bias, send) {
+                return Err(Miss::Busy);
+            }
+            return Err(Miss::At(side.pos.load(Ordering::Relaxed)));
         }
-        // Release: as above.
-        side.pos.compare_exchange_weak(pos, pos + 1, Ordering::Release, Ordering::Relaxed)?;
+        cas()?;
         if let (FREE, Some(me)) = (bias, me) {
             if uncontended_run(self.ctl.as_ptr() as usize, pos, send) {
                 self.take_bias(c, side, me, send);
@@ -875,38 +902,43 @@ impl Mpmc {
 
     /// Waits out the bias `bias` (owned by another thread, or being
     /// revoked): revokes it, or waits for the revoker (taking over from one
-    /// that died). Returns once the bias is no longer `bias`.
+    /// that died or takes very long). Returns whether the bias is no longer
+    /// `bias` (false: a revocation this call holds could not finish now).
     #[cold]
     #[inline(never)]
-    fn unbias(&self, c: &Claims, side: &Side, bias: u64, send: bool) {
-        if bias & REVOKING == 0 {
-            // Relaxed: the heavy barrier in `quiesce` does the ordering.
-            if side.bias.compare_exchange(bias, REVOKING | c.row, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                self.quiesce(c, side, send);
-            }
-            return;
-        }
+    fn unbias(&self, c: &Claims, side: &Side, bias: u64, send: bool) -> bool {
+        // A thread being torn down revokes under its row alone.
+        let me = REVOKING | c.owner_id().unwrap_or(c.row << OWNER_ROW_SHIFT);
         let mut spins = 0u32;
-        // Acquire: as B2.
-        while side.bias.load(Ordering::Acquire) == bias {
-            spins = spins.wrapping_add(1);
-            if spins % 1024 == 0
-                && !c.row_alive(bias & !REVOKING)
-                && side.bias.compare_exchange(bias, REVOKING | c.row, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-            {
-                // The revoker died part-way: finish its revocation.
-                self.quiesce(c, side, send);
-                return;
+        loop {
+            // Revoke an owner's bias; take a revocation over from a revoker
+            // that died part-way (or has taken very long).
+            let take = bias & REVOKING == 0
+                || bias == me
+                || spins >= TAKE_OVER_AFTER
+                || (spins % 1024 == 1023 && !c.row_alive((bias & !REVOKING) >> OWNER_ROW_SHIFT));
+            // Relaxed: the heavy barrier in `quiesce` does the ordering.
+            if take && side.bias.compare_exchange(bias, me, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                return self.quiesce(c, side, me, send);
             }
+            // Acquire: as B2.
+            if side.bias.load(Ordering::Acquire) != bias {
+                return true;
+            }
+            spins = spins.saturating_add(1);
             pause(spins);
         }
     }
 
-    /// The end of a revocation that holds `side`'s bias as `REVOKING`: waits
-    /// until no live process has a claim of this side under way beyond
-    /// `pos` (a former owner's plain store has landed; every other claimer
-    /// has withdrawn), then frees the bias.
-    fn quiesce(&self, c: &Claims, side: &Side, send: bool) {
+    /// The end of a revocation that holds `side`'s bias as `me` (REVOKING
+    /// and this thread's id): waits until no live process has a claim of
+    /// this side under way beyond `pos` (a former owner's plain store has
+    /// landed; every other claimer has withdrawn), then frees the bias,
+    /// unless another claimer took the revocation over meanwhile (it frees
+    /// it when its own wait is done). False if claims stayed under way for
+    /// [`QUIESCE_FOR`] spin steps: the bias stays `me`, for the next claim
+    /// to take up.
+    fn quiesce(&self, c: &Claims, side: &Side, me: u64, send: bool) -> bool {
         // B3, as in `take_bias`: every claim that read the old bias has its
         // announcement visible below; every later one reads REVOKING.
         self.barrier.heavy_sure();
@@ -920,17 +952,22 @@ impl Mpmc {
                 if !Claims::row_beyond(row, pos, send) {
                     break;
                 }
-                spins = spins.wrapping_add(1);
+                spins += 1;
                 // A dead process stores nothing more.
                 if spins % 1024 == 0 && !row.alive() {
                     break;
                 }
+                if spins >= QUIESCE_FOR {
+                    return false;
+                }
                 pause(spins);
             }
         }
-        self.ctl().counters.revoked.fetch_add(1, Ordering::Relaxed);
         // Release: see B2.
-        side.bias.store(FREE, Ordering::Release);
+        if side.bias.compare_exchange(me, FREE, Ordering::Release, Ordering::Relaxed).is_ok() {
+            self.ctl().counters.revoked.fetch_add(1, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Ends the producers' bias for good (`SHARED`), revoking an owner's.
@@ -946,7 +983,10 @@ impl Mpmc {
                     return
                 }
                 FREE => {}
-                bias => self.unbias(c, side, bias, SEND),
+                // Until it ends: a close waits for a stopped sender.
+                bias => {
+                    self.unbias(c, side, bias, SEND);
+                }
             }
         }
     }
@@ -968,7 +1008,8 @@ impl Mpmc {
             }
             match self.claim_pos(&ctl.tail, w, tail, SEND) {
                 Ok(()) => return Ok(tail),
-                Err(now) => tail = now,
+                Err(Miss::At(now)) => tail = now,
+                Err(Miss::Busy) => return Err(Stop::NotNow),
             }
         }
     }
@@ -1094,7 +1135,8 @@ impl Mpmc {
                         head += 1;
                     }
                     Ok(()) => return Ok(head),
-                    Err(now) => head = now,
+                    Err(Miss::At(now)) => head = now,
+                    Err(Miss::Busy) => return Err(Stop::NotNow),
                 }
             } else if diff < 0 {
                 // Not published yet: empty, or a producer is still writing
