@@ -1,10 +1,13 @@
 //! Biased claims: a side's single claimer stores `tail` (or `head`) plainly
 //! instead of a CAS, and a second claimer first revokes that bias. Under
 //! loom every uncontended claim takes the bias, so each model has an owner
-//! storing plainly while another process (or `close`) revokes it. Catches:
+//! storing plainly while another process (or `close`) revokes it, and one
+//! where two revokers race (a takeover, a revocation given up and resumed).
+//! Catches:
 //! `procring_bug="bias_no_quiesce"` (a revoker that does not wait for the
 //! owner's claim under way: both claim one position, and loom reports the
-//! two writes of its slot).
+//! two writes of its slot) and `procring_bug="bias_no_claim_fence"` (a
+//! claimer looks at the bias without the barrier after its announcement).
 #![cfg(loom)]
 
 mod common;
@@ -75,5 +78,34 @@ fn close_revokes_a_sending_owner_and_keeps_every_claimed_message() {
         let expected: Vec<u64> = [1, 2].into_iter().zip(sent).filter(|&(_, s)| s).map(|(v, _)| v).collect();
         assert_eq!(drain(&receiver), expected, "exactly the sends that succeeded, in order");
         assert!(!receiver.try_send(3), "no send after close");
+    });
+}
+
+#[test]
+fn two_senders_revoking_one_owner_at_once_lose_and_duplicate_nothing() {
+    // Under loom a waiter takes a revocation over after two spins, and a
+    // revoker gives up after two (its send then reports full, and is
+    // retried): both paths run here. Preemption bound 2: four threads.
+    common::model_bounded(2, || {
+        let q = queue(4, 4);
+        let owner = Process::attach(&q, 7);
+        let (b, c, receiver) = (Process::attach(&q, 8), Process::attach(&q, 9), Process::attach(&q, 10));
+        let t = thread::spawn(move || [owner.send(1, 3), owner.send(2, 3)]);
+        let u = thread::spawn(move || b.send(3, 3));
+        let sent_4 = c.send(4, 3);
+        let [sent_1, sent_2] = t.join().unwrap();
+        let sent_3 = u.join().unwrap();
+        let got = drain(&receiver);
+        let mut expected: Vec<u64> = [(1, sent_1), (2, sent_2), (3, sent_3), (4, sent_4)]
+            .into_iter()
+            .filter(|&(_, s)| s)
+            .map(|(v, _)| v)
+            .collect();
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected, "each message sent arrives once: {got:?}");
+        let at = |v| got.iter().position(|&g| g == v);
+        assert!(!(sent_1 && sent_2) || at(1) < at(2), "one sender's messages in order: {got:?}");
     });
 }

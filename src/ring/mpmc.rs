@@ -192,12 +192,14 @@ const REVOKING: u64 = 1 << 63;
 /// Spin steps after which a claimer waiting on a revocation takes it over
 /// even from a live revoker (one stopped, or a corrupt bias word): safe at
 /// any time, since only the revocation's current holder frees the bias.
-const TAKE_OVER_AFTER: u32 = 1 << 16;
+/// Under loom 2, so that the models run this path.
+const TAKE_OVER_AFTER: u32 = if cfg!(loom) { 2 } else { 1 << 16 };
 /// Spin steps a revoker waits for the claims under way before it gives up
 /// for now (the bias stays revoking; the call reports full or empty, and
 /// the next claim takes the revocation up again): a claim stays under way
-/// only while its process is stopped, or in a corrupt segment.
-const QUIESCE_FOR: u32 = 1 << 16;
+/// only while its process is stopped, or in a corrupt segment. Under loom
+/// 2, as above.
+const QUIESCE_FOR: u32 = if cfg!(loom) { 2 } else { 1 << 16 };
 
 /// Why a claim at one position did not succeed.
 enum Miss {
