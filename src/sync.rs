@@ -392,9 +392,7 @@ impl Barrier {
             fence(Ordering::SeqCst);
         }
     }
-}
 
-impl Barrier {
     /// The rare side's barrier where a fallback is not enough: a fence
     /// orders only this side, and the biased claims (`ring::mpmc`) rely on
     /// the other side's barrier too. Retries the `membarrier` call until
