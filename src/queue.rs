@@ -407,13 +407,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// [`RecvTimeoutError::Timeout`], or as [`Queue::recv`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        // As `recv`: the message goes straight into the `Result` returned
-        // (a `try_recv` result mapped to this error type was a second copy
-        // of it: a tenth of the receiving side's copying in a 4 KiB stream).
-        match self.ring().claim_recv(&self.wait, Limit::After(timeout)) {
-            Ok(pos) => Ok(self.read_release(pos)),
-            Err(stop) => Err(recv_err(stop)),
-        }
+        self.recv_within(Limit::After(timeout))
     }
 
     /// Receives a message, waiting until `deadline` (`None`: no limit).
@@ -421,8 +415,17 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::recv_timeout`].
     pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let pos = self.ring().claim_recv(&self.wait, Limit::at(deadline)).map_err(recv_err)?;
-        Ok(self.read_release(pos))
+        self.recv_within(Limit::at(deadline))
+    }
+
+    fn recv_within(&self, limit: Limit) -> Result<T, RecvTimeoutError> {
+        // As `recv`: the message goes straight into the `Result` returned
+        // (a `try_recv` result mapped to this error type was a second copy
+        // of it: a tenth of the receiving side's copying in a 4 KiB stream).
+        match self.ring().claim_recv(&self.wait, limit) {
+            Ok(pos) => Ok(self.read_release(pos)),
+            Err(stop) => Err(recv_err(stop)),
+        }
     }
 
     /// Zero-copy send: claims a slot to write in place; [`SendSlot::commit`]
