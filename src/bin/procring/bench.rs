@@ -282,6 +282,45 @@ struct Plan {
     floor_lines: u64,
 }
 
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    transport: Transport,
+    mode: Mode,
+    kind: Kind,
+    size: usize,
+    /// Two producers and two consumers.
+    many: bool,
+}
+
+/// The order of the measurements: `(spec, run)`, where `run` is `None` for
+/// a ping-pong (which interleaves its runs with the floor's itself).
+///
+/// The streams of one message size go round-robin, one run of each row per
+/// round, so that the rows compared in the table (a transport against the
+/// Unix pipe, the queue against the SPSC ring, each against the bare ring)
+/// meet the host's placement moves in the same proportions. Run in a block
+/// per row, a move halfway through the size moved one row and not the next.
+fn schedule(specs: &[Spec], reps: u64) -> Vec<(usize, Option<u64>)> {
+    let mut order = vec![];
+    let mut at = 0;
+    while at < specs.len() {
+        let s = specs[at];
+        if s.kind == Kind::PingPong {
+            order.push((at, None));
+            at += 1;
+            continue;
+        }
+        let same = |o: &Spec| o.kind == Kind::Stream && o.size == s.size && o.many == s.many;
+        let group = specs[at..].iter().take_while(|o| same(o)).count();
+        for rep in 0..reps {
+            order.extend((at..at + group).map(|i| (i, Some(rep))));
+        }
+        at += group;
+    }
+    order
+}
+
 // ---------------------------------------------------------------------------
 // Driver
 // ---------------------------------------------------------------------------
@@ -294,7 +333,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         println!("procring bench: {machine}");
         println!(
             "driver on core {}, peer on core {}; per row: {} round trips in {} runs interleaved with the floor, \
-             or the median of {} streams of {} ms; block-mode spin {}",
+             or the median of {} streams of {} ms taken in turn with the other rows of their size; block-mode spin {}",
             plan.cores[0],
             plan.cores[1],
             plan.round_trips,
@@ -304,30 +343,38 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             plan.spin
         );
     }
-    // (transport, mode, kind, size, two producers and two consumers?)
-    let mut steps: Vec<(Transport, Mode, Kind, usize, bool)> = vec![];
+    // Every row, in the table's order.
+    let mut specs: Vec<Spec> = vec![];
     for &t in plan.transports.iter().filter(|t| !t.is_raw()) {
         for &m in t.modes() {
-            steps.push((t, m, Kind::PingPong, plan.pingpong_size, false));
+            specs.push(Spec { transport: t, mode: m, kind: Kind::PingPong, size: plan.pingpong_size, many: false });
         }
     }
     for &size in &plan.stream_sizes {
         for &t in plan.transports.iter().filter(|&&t| t != Transport::Floor) {
             for &m in t.modes() {
-                steps.push((t, m, Kind::Stream, size, false));
+                specs.push(Spec { transport: t, mode: m, kind: Kind::Stream, size, many: false });
             }
         }
     }
     if plan.transports.contains(&Transport::Queue) {
         // Four processes on two cores: blocking mode only.
-        steps.push((Transport::Queue, Mode::Block, Kind::Stream, plan.pingpong_size, true));
+        let size = plan.pingpong_size;
+        specs.push(Spec { transport: Transport::Queue, mode: Mode::Block, kind: Kind::Stream, size, many: true });
     }
-    let mut rows = vec![];
+    let schedule = schedule(&specs, plan.reps);
+    let mut runs: Vec<Vec<Throughput>> = vec![vec![]; specs.len()];
+    let mut rows: Vec<Option<Row>> = vec![None; specs.len()];
     let _watchdog = Watchdog::arm();
-    for (i, &(t, m, k, size, many)) in steps.iter().enumerate() {
+    for (i, &(at, rep)) in schedule.iter().enumerate() {
         WATCHDOG_STEP.fetch_add(1, Ordering::Relaxed);
+        let Spec { transport: t, mode: m, kind: k, size, many } = specs[at];
         let x = if many { " 2x2" } else { "" };
-        eprint!("\r\x1b[2K[{}/{}] {}{x} {} {} {}B ...", i + 1, steps.len(), t.name(), m.name(), k.name(), size);
+        let of = match rep {
+            Some(r) => format!(" ({}/{})", r + 1, plan.reps),
+            None => String::new(),
+        };
+        eprint!("\r\x1b[2K[{}/{}] {}{x} {} {} {}B{of} ...", i + 1, schedule.len(), t.name(), m.name(), k.name(), size);
         let row = match k {
             Kind::PingPong => {
                 // Interleave the floor with the transport, so that both see the
@@ -345,24 +392,28 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                 Row { transport: t, mode: m, kind: k, size, procs: (1, 1), latency: Some(latency), stream: None }
             }
             Kind::Stream => {
-                // The median of several runs: one that met a placement move
-                // does not decide the figure.
-                let procs = if many { (2, 2) } else { (1, 1) };
-                let mut runs = (0..plan.reps)
-                    .map(|_| if many { queue_stream_2x2_sized(&plan, size) } else { stream(&plan, t, m, size) })
-                    .collect::<Result<Vec<_>, _>>()?;
+                let run = if many { queue_stream_2x2_sized(&plan, size)? } else { stream(&plan, t, m, size)? };
+                runs[at].push(run);
+                if (runs[at].len() as u64) < plan.reps {
+                    continue;
+                }
+                // The median of the runs: one that met a placement move does
+                // not decide the figure.
+                let runs = &mut runs[at];
                 runs.sort_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s));
                 let mut median = runs[runs.len() / 2];
                 median.lost = runs.iter().map(|r| r.lost).sum();
                 median.received = runs.iter().map(|r| r.received).sum();
+                let procs = if many { (2, 2) } else { (1, 1) };
                 Row { transport: t, mode: m, kind: k, size, procs, latency: None, stream: Some(median) }
             }
         };
         if args.json {
             println!("{}", json(&row));
         }
-        rows.push(row);
+        rows[at] = Some(row);
     }
+    let rows: Vec<Row> = rows.into_iter().flatten().collect();
     eprint!("\r\x1b[2K");
     if !args.json {
         print!("{}", table(&rows, plan.floor_lines));
