@@ -153,13 +153,21 @@ impl Sender {
         self.shared.ctl(self.dir).peers.consumer.died()
     }
 
+    /// Room for a `len`-byte message: the first try inline, the wait (if
+    /// `block` and the ring is full) out of line.
+    #[inline(always)]
     fn place(&mut self, len: usize, limit: Limit, block: bool) -> Result<Place, Stop> {
+        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.regions[self.dir]);
+        match self.writer.try_place(ctl, region, len) {
+            Err(Stop::NotNow) if block => self.wait_place(len, limit),
+            other => other,
+        }
+    }
+
+    #[inline(never)]
+    fn wait_place(&mut self, len: usize, limit: Limit) -> Result<Place, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
         let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
-        match self.writer.try_place(ctl, region, len) {
-            Err(Stop::NotNow) if block => {}
-            other => return other,
-        }
         let writer = &mut self.writer;
         let outcome = ctl.not_full.wait_until(shared.barrier, &self.wait, limit.deadline(), |thorough| {
             if thorough {
@@ -174,6 +182,7 @@ impl Sender {
         outcome.unwrap_or(Err(Stop::Timeout))
     }
 
+    #[inline(always)]
     fn send_with(&mut self, msg: &[u8], limit: Limit, block: bool) -> Result<(), MessageSendError> {
         let place = self.place(msg.len(), limit, block).map_err(send_err)?;
         let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.regions[self.dir]);
@@ -332,13 +341,21 @@ impl Receiver {
         self.shared.ctl(self.dir).peers.producer.died()
     }
 
+    /// The next message: the first look inline, the wait (if `block` and
+    /// the ring is empty) out of line.
+    #[inline(always)]
     fn find(&mut self, limit: Limit, block: bool) -> Result<Found, Stop> {
+        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.regions[self.dir]);
+        match self.reader.try_find(ctl, region) {
+            Err(Stop::NotNow) if block => self.wait_find(limit),
+            other => other,
+        }
+    }
+
+    #[inline(never)]
+    fn wait_find(&mut self, limit: Limit) -> Result<Found, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
         let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
-        match self.reader.try_find(ctl, region) {
-            Err(Stop::NotNow) if block => {}
-            other => return other,
-        }
         let reader = &mut self.reader;
         let outcome = ctl.not_empty.wait_until(shared.barrier, &self.wait, limit.deadline(), |thorough| {
             if thorough {
@@ -353,6 +370,7 @@ impl Receiver {
         outcome.unwrap_or(Err(Stop::Timeout))
     }
 
+    #[inline(always)]
     fn release(&mut self, found: Found) {
         self.reader.release(self.shared.ctl(self.dir), found, self.shared.barrier);
     }
@@ -390,6 +408,7 @@ impl Receiver {
         self.recv_with(Limit::After(timeout), true)
     }
 
+    #[inline(always)]
     fn recv_into_with(&mut self, buf: &mut [u8], limit: Limit, block: bool) -> Result<usize, MessageRecvError> {
         let found = self.find(limit, block).map_err(recv_err)?;
         if found.len > buf.len() {

@@ -228,6 +228,7 @@ impl Writer {
     }
 
     /// Finds room for a `len`-byte message now, or says why not.
+    #[inline(always)]
     pub(crate) fn try_place(&mut self, ctl: &Control, region: &Region, len: usize) -> Result<Place, Stop> {
         let cap = region.capacity();
         let max = max_message(cap);
@@ -279,12 +280,14 @@ impl Writer {
     }
 
     /// Copies `src` into a placed record.
+    #[inline(always)]
     pub(crate) fn write(&self, region: &Region, place: &Place, src: &[u8]) {
         debug_assert_eq!(src.len(), place.len);
         region.write_bytes(place.payload, src);
     }
 
     /// Publishes a placed record whose payload is written.
+    #[inline(always)]
     pub(crate) fn commit(&mut self, ctl: &Control, region: &Region, place: Place, barrier: Barrier) {
         if let Some(at) = place.wrap_at {
             region.write_word(at, WRAP);
@@ -318,6 +321,7 @@ impl Reader {
     }
 
     /// Bytes published and not yet consumed, rereading `tail` if none are known.
+    #[inline(always)]
     fn available(&mut self, ctl: &Control, cap: u64) -> Result<u64, Stop> {
         let mut avail = self.tail_cache.wrapping_sub(self.head);
         if avail == 0 {
@@ -347,6 +351,7 @@ impl Reader {
     }
 
     /// Finds the next message now, or says why there is none.
+    #[inline(always)]
     pub(crate) fn try_find(&mut self, ctl: &Control, region: &Region) -> Result<Found, Stop> {
         let cap = region.capacity();
         let mut avail = self.available(ctl, cap)?;
@@ -385,6 +390,7 @@ impl Reader {
     }
 
     /// Gives the space of a found message (and any wrap before it) back.
+    #[inline(always)]
     pub(crate) fn release(&mut self, ctl: &Control, found: Found, barrier: Barrier) {
         self.head = found.end;
         // Release: pairs with the producer's Acquire load of `head`; our
@@ -394,6 +400,7 @@ impl Reader {
     }
 
     /// Copies a found message's payload out.
+    #[inline(always)]
     pub(crate) fn read(&self, region: &Region, found: &Found, dst: &mut [u8]) {
         region.read_bytes(found.payload, &mut dst[..found.len]);
     }
