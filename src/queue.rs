@@ -306,18 +306,6 @@ impl<T: Pod> Queue<T> {
         }
     }
 
-    #[inline(always)]
-    fn read_release(&self, pos: Claim) -> T {
-        let payload = self.ring().payload_ref(pos);
-        // SAFETY: we claimed `pos` for reading: its payload is published and
-        // ours until we release it; aligned and sized for `T`, and any bits
-        // are a valid `T` (`Pod`).
-        let value = unsafe { payload.ptr.cast::<T>().read() };
-        payload.end();
-        self.ring().release(pos);
-        value
-    }
-
     /// Sends `value` if there is room now.
     ///
     /// # Errors
@@ -382,10 +370,10 @@ impl<T: Pod> Queue<T> {
     /// drained), or [`TryRecvError::Corrupt`].
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        match self.ring().try_claim_recv() {
-            Ok(pos) => Ok(self.read_release(pos)),
-            Err(stop) => Err(try_recv_err(stop)),
-        }
+        // All the copying receives copy out of a `RecvRef` straight into the
+        // `Result` they return. Read into a local before the slot is
+        // released, a 4 KiB message was copied a second time.
+        self.try_recv_ref().map(|m| *m)
     }
 
     /// Receives a message, waiting as long as it takes.
@@ -394,11 +382,11 @@ impl<T: Pod> Queue<T> {
     /// [`RecvError::Disconnected`] once the queue is closed and drained.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
-        // The message goes straight into the `Result` returned, not into a
-        // `Result` with another error type first (as the SPSC ring's `recv`).
-        match self.ring().claim_recv(&self.wait, Limit::Never) {
-            Ok(pos) => Ok(self.read_release(pos)),
-            Err(stop) => Err(recv_blocking(recv_err(stop))),
+        // Not through `recv_within`: its `Result` mapped to this error type
+        // would be a second copy of the message.
+        match self.recv_ref_within(Limit::Never) {
+            Ok(m) => Ok(*m),
+            Err(e) => Err(recv_blocking(e)),
         }
     }
 
@@ -406,6 +394,7 @@ impl<T: Pod> Queue<T> {
     ///
     /// # Errors
     /// [`RecvTimeoutError::Timeout`], or as [`Queue::recv`].
+    #[inline]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.recv_within(Limit::After(timeout))
     }
@@ -414,18 +403,14 @@ impl<T: Pod> Queue<T> {
     ///
     /// # Errors
     /// As [`Queue::recv_timeout`].
+    #[inline]
     pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         self.recv_within(Limit::at(deadline))
     }
 
+    #[inline(always)]
     fn recv_within(&self, limit: Limit) -> Result<T, RecvTimeoutError> {
-        // As `recv`: the message goes straight into the `Result` returned
-        // (a `try_recv` result mapped to this error type was a second copy
-        // of it: a tenth of the receiving side's copying in a 4 KiB stream).
-        match self.ring().claim_recv(&self.wait, limit) {
-            Ok(pos) => Ok(self.read_release(pos)),
-            Err(stop) => Err(recv_err(stop)),
-        }
+        self.recv_ref_within(limit).map(|m| *m)
     }
 
     /// Zero-copy send: claims a slot to write in place; [`SendSlot::commit`]
@@ -470,6 +455,7 @@ impl<T: Pod> Queue<T> {
     ///
     /// # Errors
     /// As [`Queue::try_recv`].
+    #[inline]
     pub fn try_recv_ref(&self) -> Result<RecvRef<'_, T>, TryRecvError> {
         match self.ring().try_claim_recv() {
             Ok(pos) => Ok(RecvRef::new(self, pos)),
@@ -493,6 +479,7 @@ impl<T: Pod> Queue<T> {
         self.recv_ref_within(Limit::After(timeout))
     }
 
+    #[inline(always)]
     fn recv_ref_within(&self, limit: Limit) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
         let pos = self.ring().claim_recv(&self.wait, limit).map_err(recv_err)?;
         Ok(RecvRef::new(self, pos))
@@ -671,6 +658,7 @@ pub struct RecvRef<'a, T: Pod> {
 }
 
 impl<'a, T: Pod> RecvRef<'a, T> {
+    #[inline(always)]
     fn new(queue: &'a Queue<T>, pos: Claim) -> Self {
         Self { queue, pos, payload: Some(queue.ring().payload_ref(pos)) }
     }
@@ -678,6 +666,7 @@ impl<'a, T: Pod> RecvRef<'a, T> {
 
 impl<T: Pod> Deref for RecvRef<'_, T> {
     type Target = T;
+    #[inline(always)]
     fn deref(&self) -> &T {
         let ptr = self.payload.as_ref().map_or(std::ptr::null(), |p| p.ptr.cast::<T>());
         // SAFETY: the slot is published and claimed by this guard alone until
@@ -687,6 +676,7 @@ impl<T: Pod> Deref for RecvRef<'_, T> {
 }
 
 impl<T: Pod> Drop for RecvRef<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(p) = self.payload.take() {
             p.end();
