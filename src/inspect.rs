@@ -147,7 +147,7 @@ unsafe fn counters(kind: Kind, ctl: *const u8) -> Vec<(&'static str, u64)> {
         match kind {
             Kind::Spsc => {
                 let (tail, head) = (word(ctl, spsc_tail), word(ctl, spsc_head));
-                vec![("sent", tail), ("received", head), ("queued", tail.wrapping_sub(head))]
+                vec![("sent", tail), ("received", head), ("queued", tail.saturating_sub(head))]
             }
             Kind::Queue => {
                 let (tail, head) = (word(ctl, mpmc::offsets::TAIL), word(ctl, mpmc::offsets::HEAD));
@@ -168,7 +168,9 @@ unsafe fn counters(kind: Kind, ctl: *const u8) -> Vec<(&'static str, u64)> {
             }
             Kind::Pipe => {
                 let second = std::mem::size_of::<spsc::Control>();
-                let used = |c: *const u8| word(c, spsc_tail).wrapping_sub(word(c, spsc_head));
+                // The reader may take records by their headers before `tail` counts
+                // them: `head` can pass `tail` for a moment.
+                let used = |c: *const u8| word(c, spsc_tail).saturating_sub(word(c, spsc_head));
                 vec![
                     ("bytes queued, creator to opener", used(ctl)),
                     ("bytes queued, opener to creator", used(ctl.add(second))),

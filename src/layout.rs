@@ -38,7 +38,7 @@ use crate::sync::{AtomicU32, Barrier, Ordering};
 /// `b"PROCRING"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PROCRING");
 /// The layout version this build writes and reads.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 /// Size of the header; the control block starts here.
 pub(crate) const HEADER_LEN: usize = 128;
 

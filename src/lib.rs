@@ -120,6 +120,13 @@ pub mod __loom {
         }
     }
 
+    /// The header a pipe record at byte position `pos` with a `len`-byte
+    /// message carries.
+    #[cfg(loom)]
+    pub fn pipe_header(pos: u64, len: u64) -> u64 {
+        crate::ring::bytes::loom_header(pos, len)
+    }
+
     /// Declares made-up process `pid` dead (it stops; nothing runs for it).
     #[cfg(loom)]
     pub fn kill(pid: u32) {

@@ -126,7 +126,7 @@ impl fmt::Debug for Sender {
 
 impl Sender {
     fn new(shared: Arc<Shared>, dir: usize, wait: Wait) -> Self {
-        let writer = Writer::new(shared.ctl(dir));
+        let writer = Writer::new(shared.ctl(dir), &shared.regions[dir]);
         Self { shared, dir, writer, wait }
     }
 

@@ -5,26 +5,44 @@
 //!
 //! The shared state is the SPSC ring's control block ([`super::spsc::Control`]):
 //! `tail` and `head`, byte positions that only grow, peer slots and two
-//! eventcounts. The region holds `cap` bytes (a power of two, at least 64).
-//! A message is a *record*: an 8-byte header (bits 0..32 the payload's
-//! length, bit 32 `WRAP`), then the payload, padded to 8 bytes. A record never
-//! crosses the end of the region. When one would, the producer writes a wrap
-//! record (just a header with `WRAP`) in the remaining space and puts the
-//! message at offset 0, so every message is contiguous and readable in place.
+//! eventcounts. The region holds `cap` bytes (a power of two, 64 to 2^32).
+//! A message is a *record*: an 8-byte header, then the payload, padded to 8
+//! bytes. A header is `VALID` (bit 63), the record's *tag* (bits 33..63:
+//! its position / 8, modulo 2^30), `WRAP` (bit 32) and the payload's length
+//! (bits 0..32). A record never crosses the end of the region. When one
+//! would, the producer writes a wrap record (a header with `WRAP`, no
+//! payload) in the remaining space and puts the message at offset 0, so
+//! every message is contiguous and readable in place.
 //!
-//! **Invariant:** `head <= tail <= head + cap`, both multiples of 8. The
-//! bytes in `head..tail` are complete records, which belong to the consumer.
-//! The producer writes a record (payload, then headers) and only then stores
-//! `tail` past it (Release). The consumer loads `tail` (Acquire), reads records
-//! in place, and stores `head` past them (Release) when it is done with them.
+//! **Invariant:** `head <= tail + cap` and `tail <= head + cap`, all
+//! multiples of 8. The word at the producer's position is always 0 or the
+//! header of the record it is placing: the producer writes 0 just past each
+//! record (the *marker*) before that record's header, and keeps 8 bytes of
+//! room free for it, so the ring never fills to the last word.
+//!
+//! Publishing: the producer writes the payload and the marker, stores the
+//! header (Release; the wrap header last, after the header at 0), then
+//! stores `tail` past the record (Release). The consumer takes records
+//! `tail` counts (Acquire), and, when `tail` last said empty, a record whose
+//! header at `head` it loads (Acquire) with `VALID` and `head`'s tag: it
+//! waits on the line the message arrives in, not on `tail`, as the SPSC
+//! consumer watches stamps. So `head` may pass `tail` for a moment. It
+//! stores `head` past the records it is done with (Release).
+//!
+//! Why a header with the right tag is this lap's: the word at `head` is 0 or
+//! the producer's next header (the invariant). Without the marker it could
+//! be any old payload word, which a sender controls. A header from an
+//! earlier lap at that word has another tag, since `cap / 8 < 2^30`, and
+//! the marker means the word at `head` is never more than one lap old.
 //!
 //! A message of up to `cap / 2 - 8` bytes always fits in an empty ring,
 //! wherever `tail` is: either it fits before the end, or the wrap wastes
-//! less than `cap / 2`. A larger one is refused with both sizes.
+//! less than `cap / 2` (and the marker's 8 bytes still fit). A larger one is
+//! refused with both sizes.
 //!
-//! Every header is read from shared memory and is untrusted. A length whose
-//! record would leave the region, or pass `tail`, is reported as corrupt and
-//! nothing is read.
+//! Every header is read from shared memory and is untrusted. A header that
+//! `tail` counts with the wrong tag, or a length whose record would leave
+//! the region or pass `tail`, is reported as corrupt and nothing is read.
 
 #[cfg(not(loom))]
 use std::ptr::NonNull;
@@ -38,6 +56,37 @@ use super::spsc::{Control, Pacer, STREAM_BATCH};
 pub(crate) const HDR: u64 = 8;
 /// Header bit: a wrap record (skip to the start of the region).
 const WRAP: u64 = 1 << 32;
+/// Header bit: a header (never 0, the marker).
+const VALID: u64 = 1 << 63;
+/// Where a header's tag starts, and its width.
+const TAG_SHIFT: u32 = 33;
+const TAG_MASK: u64 = (1 << 30) - 1;
+
+/// The tag and `VALID` bits of the header of a record at position `pos`.
+#[inline(always)]
+fn tagged(pos: u64) -> u64 {
+    VALID | ((pos >> 3) & TAG_MASK) << TAG_SHIFT
+}
+
+/// The header of a record at `pos`: its tag, `WRAP` or not, and length.
+#[inline(always)]
+fn header(pos: u64, wrap: bool, len: u64) -> u64 {
+    tagged(pos) | if wrap { WRAP } else { 0 } | len
+}
+
+/// Whether `hdr` is the header of a record at `pos` (and not a marker, an
+/// earlier lap's header or anything else).
+#[inline(always)]
+fn is_header_at(hdr: u64, pos: u64) -> bool {
+    hdr & !(WRAP | 0xffff_ffff) == tagged(pos)
+}
+
+/// The header of a record at `pos` with a `len`-byte message, for the loom
+/// models (which forge one in a payload).
+#[cfg(loom)]
+pub(crate) fn loom_header(pos: u64, len: u64) -> u64 {
+    header(pos, false, len)
+}
 
 /// Bytes a record for a `len`-byte message takes.
 fn record_len(len: u64) -> u64 {
@@ -53,14 +102,16 @@ pub(crate) fn max_message(cap: u64) -> usize {
 // The byte region
 // ---------------------------------------------------------------------------
 
-/// The region: raw memory normally; one loom cell per 8-byte word under loom,
-/// so that loom checks every access but disjoint records do not conflict.
+/// The region: raw memory normally; one loom atomic per 8-byte word under
+/// loom. A word is a header in one lap and payload in another, and headers
+/// are atomic; loom then checks the payload by its value (a reader that
+/// reads too early sees an older one), not as a data race.
 #[derive(Debug)]
 pub(crate) struct Region {
     #[cfg(not(loom))]
     base: NonNull<u8>,
     #[cfg(loom)]
-    words: Box<[crate::sync::UnsafeCell<u64>]>,
+    words: Box<[crate::sync::AtomicU64]>,
     cap: u64,
 }
 
@@ -75,7 +126,7 @@ impl Region {
 
     #[cfg(loom)]
     pub(crate) fn new_loom(cap: u64) -> Self {
-        Self { words: (0..cap / 8).map(|_| crate::sync::UnsafeCell::new(0)).collect(), cap }
+        Self { words: (0..cap / 8).map(|_| crate::sync::AtomicU64::new(0)).collect(), cap }
     }
 
     pub(crate) fn capacity(&self) -> u64 {
@@ -90,28 +141,47 @@ impl Region {
         unsafe { self.base.as_ptr().add(off as usize) }
     }
 
-    fn write_word(&self, off: u64, v: u64) {
+    /// The 8-byte word at `off` (8-aligned, < cap) as an atomic.
+    #[inline(always)]
+    fn word(&self, off: u64) -> &crate::sync::AtomicU64 {
         #[cfg(not(loom))]
-        // SAFETY: `off` is 8-aligned and `off + 8 <= cap`: this record's
-        // header, owned by the producer until it is published.
-        unsafe {
-            self.at(off).cast::<u64>().write(v)
-        };
+        // SAFETY: `off` is 8-aligned and in bounds, and the region is
+        // 8-aligned and lives as long as `self` (constructor's contract).
+        // Plain accesses to this word (payload in another lap) happen before
+        // or after every atomic one: the protocol orders them through
+        // `head` and `tail`.
+        return unsafe { crate::sync::AtomicU64::from_ptr(self.at(off).cast()) };
         #[cfg(loom)]
-        // SAFETY: loom checks that no other access overlaps this one.
-        unsafe {
-            *self.words[(off / 8) as usize].get_mut().deref() = v
-        };
+        return &self.words[(off / 8) as usize];
     }
 
-    fn read_word(&self, off: u64) -> u64 {
+    /// Stores a header (Release: pairs with the consumer's Acquire load in
+    /// `load_header`; the payload, marker, and for a wrap header the header
+    /// at 0, written before it are visible to a consumer that sees it).
+    #[inline(always)]
+    fn store_header(&self, off: u64, hdr: u64) {
+        self.word(off).store(hdr, Ordering::Release);
+    }
+
+    /// Loads what may be a header (Acquire: pairs with `store_header`).
+    #[inline(always)]
+    fn load_header(&self, off: u64) -> u64 {
+        self.word(off).load(Ordering::Acquire)
+    }
+
+    /// Writes the marker (0) at `off`, which the producer owns: past the
+    /// record it is placing, in the room it keeps free.
+    #[inline(always)]
+    fn write_marker(&self, off: u64) {
         #[cfg(not(loom))]
-        // SAFETY: `off` is 8-aligned and in bounds: a published header, which
-        // the producer does not write until the consumer releases it.
-        return unsafe { self.at(off).cast::<u64>().read() };
+        // SAFETY: `off` is 8-aligned and in bounds, in free space the
+        // producer owns; the consumer reads this word only once a header or
+        // `tail` published after this write tells it to.
+        unsafe {
+            self.at(off).cast::<u64>().write(0)
+        };
         #[cfg(loom)]
-        // SAFETY: loom checks that no other access overlaps this one.
-        return unsafe { *self.words[(off / 8) as usize].get().deref() };
+        self.word(off).store(0, Ordering::Relaxed);
     }
 
     /// Copies `src` into the region at `off` (8-aligned, within one record).
@@ -126,7 +196,7 @@ impl Region {
         for (i, chunk) in src.chunks(8).enumerate() {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
-            self.write_word(off + 8 * i as u64, u64::from_le_bytes(w));
+            self.word(off + 8 * i as u64).store(u64::from_le_bytes(w), Ordering::Relaxed);
         }
     }
 
@@ -139,7 +209,7 @@ impl Region {
         };
         #[cfg(loom)]
         for (i, chunk) in dst.chunks_mut(8).enumerate() {
-            let w = self.read_word(off + 8 * i as u64).to_le_bytes();
+            let w = self.word(off + 8 * i as u64).load(Ordering::Relaxed).to_le_bytes();
             chunk.copy_from_slice(&w[..chunk.len()]);
         }
     }
@@ -218,13 +288,31 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(ctl: &Control) -> Self {
+    pub(crate) fn new(ctl: &Control, region: &Region) -> Self {
         // Acquire: we may be re-attaching; continue after what was published.
-        Self {
-            tail: ctl.tail.load(Ordering::Acquire),
-            head_cache: ctl.head.load(Ordering::Acquire),
-            pacer: Pacer::default(),
+        let mut tail = ctl.tail.load(Ordering::Acquire);
+        // A writer that died between storing headers and storing `tail`
+        // published records the reader may have taken already: continue
+        // after the last one whose header is in place, and make `tail` count
+        // it. The walk stops at the marker.
+        let (cap, start) = (region.capacity(), tail);
+        while tail.wrapping_sub(start) < cap {
+            let off = tail & (cap - 1);
+            let hdr = region.load_header(off);
+            if !is_header_at(hdr, tail) {
+                break;
+            }
+            let rec = if hdr & WRAP != 0 { cap - off } else { record_len(hdr & 0xffff_ffff) };
+            if off + rec > cap {
+                break; // corrupt: the reader will say so
+            }
+            tail += rec;
         }
+        if tail != start {
+            // Release: as in `commit`.
+            ctl.tail.store(tail, Ordering::Release);
+        }
+        Self { tail, head_cache: ctl.head.load(Ordering::Acquire), pacer: Pacer::default() }
     }
 
     /// Finds room for a `len`-byte message now, or says why not.
@@ -242,6 +330,8 @@ impl Writer {
         let off = self.tail & (cap - 1);
         let to_end = cap - off;
         let (wrap_at, total) = if need <= to_end { (None, need) } else { (Some(off), to_end + need) };
+        // The record, and the marker past it.
+        let total = total + HDR;
         if self.room(cap) < total {
             let mut room = self.reread_head(ctl, cap);
             // As the SPSC producer: a writer that keeps finding the ring
@@ -260,7 +350,7 @@ impl Writer {
             }
         }
         let payload = if wrap_at.is_some() { 0 } else { off } + HDR;
-        Ok(Place { wrap_at, payload, len, end: self.tail + total })
+        Ok(Place { wrap_at, payload, len, end: self.tail + total - HDR })
     }
 
     /// Free bytes as of the cached `head`; a corrupt `head` (ahead of
@@ -289,10 +379,15 @@ impl Writer {
     /// Publishes a placed record whose payload is written.
     #[inline(always)]
     pub(crate) fn commit(&mut self, ctl: &Control, region: &Region, place: Place, barrier: Barrier) {
-        if let Some(at) = place.wrap_at {
-            region.write_word(at, WRAP);
+        let cap = region.capacity();
+        #[cfg(not(procring_bug = "pipe_no_marker"))]
+        region.write_marker(place.end & (cap - 1));
+        let at = place.end - record_len(place.len as u64);
+        region.store_header(place.payload - HDR, header(at, false, place.len as u64));
+        if let Some(off) = place.wrap_at {
+            // After the header at 0: a reader that sees this one sees that.
+            region.store_header(off, header(self.tail, true, 0));
         }
-        region.write_word(place.payload - HDR, place.len as u64);
         self.tail = place.end;
         // Release: pairs with the consumer's Acquire load of `tail`; the
         // payload and headers written above are visible to it.
@@ -305,7 +400,11 @@ impl Writer {
 #[derive(Debug)]
 pub(crate) struct Reader {
     head: u64,
+    /// `tail` as last read, or the end of a record taken by its header; never
+    /// behind `head`.
     tail_cache: u64,
+    /// `tail` said empty: watch the header word at `head` instead.
+    empty: bool,
     /// A run: rereads of `tail` that found messages (the SPSC consumer's
     /// stream detection).
     pacer: Pacer,
@@ -317,43 +416,64 @@ impl Reader {
     pub(crate) fn new(ctl: &Control) -> Self {
         // Acquire: we may be re-attaching; continue after what was consumed.
         let head = ctl.head.load(Ordering::Acquire);
-        Self { head, tail_cache: head, pacer: Pacer::default(), last_record: HDR }
+        Self { head, tail_cache: head, empty: false, pacer: Pacer::default(), last_record: HDR }
     }
 
-    /// Bytes published and not yet consumed, rereading `tail` if none are known.
+    /// Bytes `tail` counts past `head`: the cached count, or if that is 0,
+    /// a reread of `tail` (paced in a stream).
     #[inline(always)]
     fn available(&mut self, ctl: &Control, cap: u64) -> Result<u64, Stop> {
-        let mut avail = self.tail_cache.wrapping_sub(self.head);
+        let mut avail = self.tail_cache - self.head;
         if avail == 0 {
-            avail = self.reread_tail(ctl);
+            avail = self.reread_tail(ctl, cap)?;
             // As the SPSC consumer: a reader that keeps finding only a few
             // messages takes the `tail` line from the writer once per
             // message; in a stream it lets the writer publish a run first.
             let batch = self.last_record.saturating_mul(STREAM_BATCH);
             if self.pacer.pause(avail, avail != 0, batch) {
                 let before = avail;
-                avail = self.reread_tail(ctl);
+                avail = self.reread_tail(ctl, cap)?;
                 self.pacer.paid(before, avail, batch);
             }
             self.pacer.note(avail != 0);
-        }
-        if avail > cap || avail % 8 != 0 {
-            self.tail_cache = self.head;
-            return Err(Stop::Corrupt("the producer's position is impossible"));
+            self.empty = avail == 0;
         }
         Ok(avail)
     }
 
-    fn reread_tail(&mut self, ctl: &Control) -> u64 {
+    #[inline(always)]
+    fn reread_tail(&mut self, ctl: &Control, cap: u64) -> Result<u64, Stop> {
         // Acquire: pairs with the producer's Release store of `tail`.
-        self.tail_cache = ctl.tail.load(Ordering::Acquire);
-        self.tail_cache.wrapping_sub(self.head)
+        let tail = ctl.tail.load(Ordering::Acquire);
+        match tail.wrapping_sub(self.head) {
+            n if n <= cap && n % 8 == 0 => {
+                self.tail_cache = tail;
+                Ok(n)
+            }
+            // Behind us: we took records by their headers before `tail`
+            // counted them (it trails by less than a lap).
+            _ if self.head.wrapping_sub(tail) <= cap => Ok(0),
+            _ => Err(Stop::Corrupt("the producer's position is impossible")),
+        }
     }
 
     /// Finds the next message now, or says why there is none.
     #[inline(always)]
     pub(crate) fn try_find(&mut self, ctl: &Control, region: &Region) -> Result<Found, Stop> {
         let cap = region.capacity();
+        if self.tail_cache == self.head && self.empty {
+            // `tail` said empty: watch the word the next header arrives in,
+            // which the writer is about to store anyway.
+            if let Some(found) = self.record_at_head(region, None)? {
+                self.empty = false;
+                self.tail_cache = found.end;
+                return Ok(found);
+            }
+            if ctl.peers.producer.state(false) != PeerState::Gone {
+                return Err(Stop::NotNow);
+            }
+            self.empty = false; // gone: read `tail` below
+        }
         let mut avail = self.available(ctl, cap)?;
         if avail == 0 {
             if ctl.peers.producer.state(false) != PeerState::Gone {
@@ -366,27 +486,39 @@ impl Reader {
                 return Err(Stop::Disconnected);
             }
         }
-        let mut at = self.head;
-        let mut off = at & (cap - 1);
-        let mut hdr = region.read_word(off);
+        self.record_at_head(region, Some(avail))?.ok_or(Stop::Corrupt("a published record's header is not its own"))
+    }
+
+    /// The record at `head`, after a wrap record if one is there. With
+    /// `published` (what `tail` counts past `head`), it must be within it;
+    /// without, its header decides: `None` if there is none yet.
+    #[inline(always)]
+    fn record_at_head(&mut self, region: &Region, published: Option<u64>) -> Result<Option<Found>, Stop> {
+        let cap = region.capacity();
+        let (mut at, mut off, mut avail) = (self.head, self.head & (cap - 1), published.unwrap_or(cap));
+        let mut hdr = region.load_header(off);
+        if !is_header_at(hdr, at) {
+            return Ok(None);
+        }
         if hdr & WRAP != 0 {
             let skip = cap - off;
             if skip >= avail {
                 return Err(Stop::Corrupt("a wrap record ends past the producer's position"));
             }
             (at, off, avail) = (at + skip, 0, avail - skip);
-            hdr = region.read_word(0);
-            if hdr & WRAP != 0 {
-                return Err(Stop::Corrupt("two wrap records in a row"));
+            // Stored before the wrap header: there if that is.
+            hdr = region.load_header(0);
+            if !is_header_at(hdr, at) || hdr & WRAP != 0 {
+                return Err(Stop::Corrupt("a wrap record is not followed by a record at the start"));
             }
         }
         let len = hdr & 0xffff_ffff;
         let rec = record_len(len);
-        if hdr >> 33 != 0 || off + rec > cap || rec > avail {
+        if off + rec > cap || rec > avail {
             return Err(Stop::Corrupt("a message's length runs past its region or the producer's position"));
         }
         self.last_record = rec;
-        Ok(Found { payload: off + HDR, len: len as usize, end: at + rec })
+        Ok(Some(Found { payload: off + HDR, len: len as usize, end: at + rec }))
     }
 
     /// Gives the space of a found message (and any wrap before it) back.
@@ -403,5 +535,76 @@ impl Reader {
     #[inline(always)]
     pub(crate) fn read(&self, region: &Region, found: &Found, dst: &mut [u8]) {
         region.read_bytes(found.payload, &mut dst[..found.len]);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A ring of `cap` bytes on the heap: its control block and region.
+    fn ring(cap: usize) -> (Box<Control>, Vec<u64>) {
+        (Box::new(Control::new()), vec![0u64; cap / 8])
+    }
+
+    fn region(words: &mut [u64]) -> Region {
+        let cap = (words.len() * 8) as u64;
+        // SAFETY: `words` is 8-aligned, `cap` bytes, and outlives the region
+        // in each test; nothing else touches it.
+        unsafe { Region::new(NonNull::from(&mut words[0]).cast(), cap) }
+    }
+
+    fn send(w: &mut Writer, ctl: &Control, region: &Region, msg: &[u8]) {
+        let place = w.try_place(ctl, region, msg.len()).unwrap();
+        w.write(region, &place, msg);
+        w.commit(ctl, region, place, Barrier::Symmetric);
+    }
+
+    fn recv(r: &mut Reader, ctl: &Control, region: &Region) -> Result<Vec<u8>, Stop> {
+        let found = r.try_find(ctl, region)?;
+        let mut out = vec![0; found.len];
+        r.read(region, &found, &mut out);
+        r.release(ctl, found, Barrier::Symmetric);
+        Ok(out)
+    }
+
+    #[test]
+    fn a_writer_that_died_between_header_and_tail_is_continued_after_what_it_published() {
+        let (ctl, mut words) = ring(128);
+        let region = region(&mut words);
+        let mut w = Writer::new(&ctl, &region);
+        let mut r = Reader::new(&ctl);
+        send(&mut w, &ctl, &region, b"one");
+        assert_eq!(recv(&mut r, &ctl, &region).unwrap(), b"one");
+        // `tail` now says empty: the reader watches the next header.
+        assert_eq!(recv(&mut r, &ctl, &region), Err(Stop::NotNow));
+        // "two" goes out as far as its header, and its writer dies before
+        // storing `tail`. The reader takes it by its header.
+        let place = w.try_place(&ctl, &region, 3).unwrap();
+        w.write(&region, &place, b"two");
+        region.write_marker(place.end & 127);
+        region.store_header(place.payload - HDR, header(place.end - record_len(3), false, 3));
+        assert_eq!(recv(&mut r, &ctl, &region).unwrap(), b"two");
+        assert!(ctl.head.load(Ordering::Relaxed) > ctl.tail.load(Ordering::Relaxed), "head passed tail");
+        // A new writer continues after "two", and `tail` counts it.
+        let mut w = Writer::new(&ctl, &region);
+        assert_eq!(ctl.tail.load(Ordering::Relaxed), place.end);
+        for m in [&b"three"[..], b"four", &[7; 40], &[8; 40], &[9; 40]] {
+            send(&mut w, &ctl, &region, m);
+            assert_eq!(recv(&mut r, &ctl, &region).unwrap(), m, "in order, once, across the wrap");
+        }
+        assert_eq!(recv(&mut r, &ctl, &region), Err(Stop::NotNow));
+    }
+
+    #[test]
+    fn a_published_record_with_another_positions_tag_is_corrupt() {
+        let (ctl, mut words) = ring(64);
+        let region = region(&mut words);
+        let mut w = Writer::new(&ctl, &region);
+        let mut r = Reader::new(&ctl);
+        send(&mut w, &ctl, &region, b"abc");
+        // The same record, tagged as the next lap's.
+        region.store_header(0, header(64, false, 3));
+        assert!(matches!(recv(&mut r, &ctl, &region), Err(Stop::Corrupt(_))));
     }
 }
