@@ -144,12 +144,12 @@ impl Region {
     /// The 8-byte word at `off` (8-aligned, < cap) as an atomic.
     #[inline(always)]
     fn word(&self, off: u64) -> &crate::sync::AtomicU64 {
-        #[cfg(not(loom))]
-        // SAFETY: `off` is 8-aligned and in bounds, and the region is
-        // 8-aligned and lives as long as `self` (constructor's contract).
         // Plain accesses to this word (payload in another lap) happen before
         // or after every atomic one: the protocol orders them through
         // `head` and `tail`.
+        #[cfg(not(loom))]
+        // SAFETY: `off` is 8-aligned and in bounds, the region is 8-aligned
+        // and lives as long as `self` (constructor's contract); see above.
         return unsafe { crate::sync::AtomicU64::from_ptr(self.at(off).cast()) };
         #[cfg(loom)]
         return &self.words[(off / 8) as usize];
