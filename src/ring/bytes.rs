@@ -542,16 +542,16 @@ impl Reader {
 mod tests {
     use super::*;
 
-    /// A ring of `cap` bytes on the heap: its control block and region.
-    fn ring(cap: usize) -> (Box<Control>, Vec<u64>) {
-        (Box::new(Control::new()), vec![0u64; cap / 8])
-    }
-
-    fn region(words: &mut [u64]) -> Region {
-        let cap = (words.len() * 8) as u64;
-        // SAFETY: `words` is 8-aligned, `cap` bytes, and outlives the region
-        // in each test; nothing else touches it.
-        unsafe { Region::new(NonNull::from(&mut words[0]).cast(), cap) }
+    /// A ring of `cap` bytes on the heap (its words leaked: tests only),
+    /// and a writer and a reader on it.
+    fn ring(cap: usize) -> (Box<Control>, Region, Writer, Reader) {
+        let ctl = Box::new(Control::new());
+        let words: &'static mut [u64] = Vec::leak(vec![0u64; cap / 8]);
+        // SAFETY: `words` is 8-aligned, `cap` bytes, lives for good, and
+        // nothing else touches it.
+        let region = unsafe { Region::new(NonNull::from(&mut words[0]).cast(), cap as u64) };
+        let (w, r) = (Writer::new(&ctl, &region), Reader::new(&ctl));
+        (ctl, region, w, r)
     }
 
     fn send(w: &mut Writer, ctl: &Control, region: &Region, msg: &[u8]) {
@@ -570,10 +570,7 @@ mod tests {
 
     #[test]
     fn a_writer_that_died_between_header_and_tail_is_continued_after_what_it_published() {
-        let (ctl, mut words) = ring(128);
-        let region = region(&mut words);
-        let mut w = Writer::new(&ctl, &region);
-        let mut r = Reader::new(&ctl);
+        let (ctl, region, mut w, mut r) = ring(128);
         send(&mut w, &ctl, &region, b"one");
         assert_eq!(recv(&mut r, &ctl, &region).unwrap(), b"one");
         // `tail` now says empty: the reader watches the next header.
@@ -598,10 +595,7 @@ mod tests {
 
     #[test]
     fn a_published_record_with_another_positions_tag_is_corrupt() {
-        let (ctl, mut words) = ring(64);
-        let region = region(&mut words);
-        let mut w = Writer::new(&ctl, &region);
-        let mut r = Reader::new(&ctl);
+        let (ctl, region, mut w, mut r) = ring(64);
         send(&mut w, &ctl, &region, b"abc");
         // The same record, tagged as the next lap's.
         region.store_header(0, header(64, false, 3));
