@@ -767,8 +767,9 @@ struct TailView {
 /// waits [`STREAM_PAUSE`] and reads again, so the other side gets a run done
 /// per transfer; a pause that does not pay turns pausing off for a while:
 /// [`STREAM_COOLDOWN_MIN`] rereads, doubling with each pause in a row that
-/// does not pay, up to [`STREAM_COOLDOWN`]. The caller rereads; this keeps the count. Used by both ends of the SPSC ring and by the
-/// pipe's writer (`super::bytes`).
+/// does not pay, up to [`STREAM_COOLDOWN`]. The caller rereads; this keeps
+/// the count. Used by both ends of the SPSC ring and of the pipe
+/// (`super::bytes`).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Pacer {
     /// Consecutive rereads that continued a run (the caller says what that is).
@@ -839,9 +840,9 @@ const STREAM_STREAK: u32 = 2;
 /// streams: ~24 → ~46 M msgs/s). A consumer that finds the ring empty
 /// resets the streak, so request/response traffic never waits here.
 const STREAM_PAUSE: u32 = 64;
-/// Rereads without pausing after a pause that did not pay: a producer that
-/// is not saturated (in this thread, or just slow) costs one wasted pause per
-/// this many rereads.
+/// The longest cooldown, in rereads without pausing: a producer that is not
+/// saturated (in this thread, or just slow) costs one wasted pause per this
+/// many rereads, once its pauses have failed seven times in a row.
 const STREAM_COOLDOWN: u32 = 1024;
 /// The cooldown after a pause that did not pay when the one before paid. A
 /// stream whose pause fails now and then is paced again soon; a consumer
