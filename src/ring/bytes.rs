@@ -379,20 +379,27 @@ impl Writer {
     /// Publishes a placed record whose payload is written.
     #[inline(always)]
     pub(crate) fn commit(&mut self, ctl: &Control, region: &Region, place: Place, barrier: Barrier) {
-        let cap = region.capacity();
+        self.store_headers(region, &place);
+        self.tail = place.end;
+        // Release: pairs with the consumer's Acquire load of `tail`; the
+        // payload and headers written above are visible to it.
+        ctl.tail.store(place.end, Ordering::Release);
+        ctl.not_empty.notify(barrier);
+    }
+
+    /// The first half of `commit`: the marker past the record, then its
+    /// header and the wrap header before it. A reader watching the header
+    /// word may take the record from here on.
+    #[inline(always)]
+    fn store_headers(&self, region: &Region, place: &Place) {
         #[cfg(not(procring_bug = "pipe_no_marker"))]
-        region.write_marker(place.end & (cap - 1));
+        region.write_marker(place.end & (region.capacity() - 1));
         let at = place.end - record_len(place.len as u64);
         region.store_header(place.payload - HDR, header(at, false, place.len as u64));
         if let Some(off) = place.wrap_at {
             // After the header at 0: a reader that sees this one sees that.
             region.store_header(off, header(self.tail, true, 0));
         }
-        self.tail = place.end;
-        // Release: pairs with the consumer's Acquire load of `tail`; the
-        // payload and headers written above are visible to it.
-        ctl.tail.store(place.end, Ordering::Release);
-        ctl.not_empty.notify(barrier);
     }
 }
 
@@ -579,8 +586,7 @@ mod tests {
         // storing `tail`. The reader takes it by its header.
         let place = w.try_place(&ctl, &region, 3).unwrap();
         w.write(&region, &place, b"two");
-        region.write_marker(place.end & 127);
-        region.store_header(place.payload - HDR, header(place.end - record_len(3), false, 3));
+        w.store_headers(&region, &place);
         assert_eq!(recv(&mut r, &ctl, &region).unwrap(), b"two");
         assert!(ctl.head.load(Ordering::Relaxed) > ctl.tail.load(Ordering::Relaxed), "head passed tail");
         // A new writer continues after "two", and `tail` counts it.
