@@ -204,6 +204,7 @@ impl Sender {
     /// # Errors
     /// [`MessageSendError::TooLarge`] (never fits: both sizes),
     /// [`MessageSendError::Full`], [`MessageSendError::Disconnected`].
+    #[inline]
     pub fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
         self.send_with(msg, Limit::Never, false)
     }
@@ -212,6 +213,7 @@ impl Sender {
     ///
     /// # Errors
     /// [`MessageSendError::TooLarge`], [`MessageSendError::Disconnected`].
+    #[inline]
     pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
         self.send_with(msg, Limit::Never, true)
     }
@@ -220,10 +222,12 @@ impl Sender {
     ///
     /// # Errors
     /// As [`Sender::send_bytes`], or [`MessageSendError::Timeout`].
+    #[inline]
     pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), MessageSendError> {
         self.send_with(msg, Limit::After(timeout), true)
     }
 
+    #[inline(always)]
     fn reserve_with(&mut self, len: usize, limit: Limit, block: bool) -> Result<SendBuf<'_>, MessageSendError> {
         let place = self.place(len, limit, block).map_err(send_err)?;
         Ok(SendBuf { sender: self, place })
@@ -234,6 +238,7 @@ impl Sender {
     ///
     /// # Errors
     /// As [`Sender::send_bytes`].
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
         self.reserve_with(len, Limit::Never, true)
     }
@@ -242,6 +247,7 @@ impl Sender {
     ///
     /// # Errors
     /// As [`Sender::try_send_bytes`].
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
         self.reserve_with(len, Limit::Never, false)
     }
@@ -250,6 +256,7 @@ impl Sender {
     ///
     /// # Errors
     /// As [`Sender::send_bytes_timeout`].
+    #[inline]
     pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<SendBuf<'_>, MessageSendError> {
         self.reserve_with(len, Limit::After(timeout), true)
     }
@@ -273,6 +280,7 @@ pub struct SendBuf<'a> {
 
 impl SendBuf<'_> {
     /// Sends the message.
+    #[inline]
     pub fn commit(self) {
         let s = self.sender;
         s.writer.commit(s.shared.ctl(s.dir), &s.shared.regions[s.dir], self.place, s.shared.barrier);
@@ -282,6 +290,7 @@ impl SendBuf<'_> {
 #[cfg(not(loom))]
 impl Deref for SendBuf<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         let region = &self.sender.shared.regions[self.sender.dir];
         // SAFETY: the placed record is the sender's until committed, and this
@@ -292,6 +301,7 @@ impl Deref for SendBuf<'_> {
 
 #[cfg(not(loom))]
 impl DerefMut for SendBuf<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         let region = &self.sender.shared.regions[self.sender.dir];
         // SAFETY: as in `deref`; `&mut self` makes this access unique.
@@ -427,6 +437,7 @@ impl Receiver {
     /// # Errors
     /// [`MessageRecvError::BufferTooSmall`] with the length needed (the
     /// message stays unread), or as [`Receiver::recv_bytes`].
+    #[inline]
     pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
         self.recv_into_with(buf, Limit::Never, true)
     }
@@ -435,6 +446,7 @@ impl Receiver {
     ///
     /// # Errors
     /// As [`Receiver::recv_bytes_into`], or [`MessageRecvError::Empty`].
+    #[inline]
     pub fn try_recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
         self.recv_into_with(buf, Limit::Never, false)
     }
@@ -443,6 +455,7 @@ impl Receiver {
     ///
     /// # Errors
     /// As [`Receiver::recv_bytes_into`], or [`MessageRecvError::Timeout`].
+    #[inline]
     pub fn recv_bytes_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, MessageRecvError> {
         self.recv_into_with(buf, Limit::After(timeout), true)
     }
@@ -453,6 +466,7 @@ impl Receiver {
         !matches!(self.find(Limit::After(timeout), !timeout.is_zero()), Err(Stop::NotNow | Stop::Timeout))
     }
 
+    #[inline(always)]
     fn read_with(&mut self, limit: Limit, block: bool) -> Result<RecvBuf<'_>, MessageRecvError> {
         let found = self.find(limit, block).map_err(recv_err)?;
         Ok(RecvBuf { receiver: self, found })
@@ -463,6 +477,7 @@ impl Receiver {
     ///
     /// # Errors
     /// As [`Receiver::recv_bytes`].
+    #[inline]
     pub fn read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
         self.read_with(Limit::Never, true)
     }
@@ -471,6 +486,7 @@ impl Receiver {
     ///
     /// # Errors
     /// As [`Receiver::try_recv_bytes`].
+    #[inline]
     pub fn try_read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
         self.read_with(Limit::Never, false)
     }
@@ -479,6 +495,7 @@ impl Receiver {
     ///
     /// # Errors
     /// As [`Receiver::recv_bytes_timeout`].
+    #[inline]
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<RecvBuf<'_>, MessageRecvError> {
         self.read_with(Limit::After(timeout), true)
     }
@@ -501,6 +518,7 @@ pub struct RecvBuf<'a> {
 
 impl RecvBuf<'_> {
     /// Copies the message into `dst` (which must be at least as long).
+    #[inline]
     pub fn copy_to(&self, dst: &mut [u8]) {
         self.receiver.reader.read(&self.receiver.shared.regions[self.receiver.dir], &self.found, dst);
     }
@@ -509,6 +527,7 @@ impl RecvBuf<'_> {
 #[cfg(not(loom))]
 impl Deref for RecvBuf<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         let region = &self.receiver.shared.regions[self.receiver.dir];
         // SAFETY: a published record not yet released: the sender does not
@@ -518,6 +537,7 @@ impl Deref for RecvBuf<'_> {
 }
 
 impl Drop for RecvBuf<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.receiver.release(self.found);
     }
@@ -659,6 +679,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`Sender::send_bytes`].
+    #[inline]
     pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
         self.tx.send_bytes(msg)
     }
@@ -675,6 +696,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`Receiver::recv_bytes_into`].
+    #[inline]
     pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
         self.rx.recv_bytes_into(buf)
     }
@@ -688,6 +710,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`Sender::reserve`].
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
         self.tx.reserve(len)
     }
@@ -696,6 +719,7 @@ impl Connection {
     ///
     /// # Errors
     /// As [`Receiver::read`].
+    #[inline]
     pub fn read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
         self.rx.read()
     }
