@@ -50,7 +50,7 @@ use std::ptr::NonNull;
 use crate::peer::PeerState;
 use crate::sync::{Barrier, Ordering};
 
-use super::spsc::{Control, Pacer, STREAM_BATCH};
+use super::spsc::{Control, Pacer, READ_BATCH, STREAM_BATCH};
 
 /// Bytes in a record header.
 pub(crate) const HDR: u64 = 8;
@@ -415,7 +415,7 @@ pub(crate) struct Reader {
     /// A run: rereads of `tail` that found messages (the SPSC consumer's
     /// stream detection).
     pacer: Pacer,
-    /// The last record's length: a batch is `STREAM_BATCH` records like it.
+    /// The last record's length: a batch is `READ_BATCH` records like it.
     last_record: u64,
 }
 
@@ -436,11 +436,11 @@ impl Reader {
             // As the SPSC consumer: a reader that keeps finding only a few
             // messages takes the `tail` line from the writer once per
             // message; in a stream it lets the writer publish a run first.
-            let batch = self.last_record.saturating_mul(STREAM_BATCH);
-            if self.pacer.pause(avail, avail != 0, batch) {
+            let record = self.last_record;
+            if self.pacer.pause(avail, avail != 0, record.saturating_mul(READ_BATCH)) {
                 let before = avail;
                 avail = self.reread_tail(ctl, cap)?;
-                self.pacer.paid(before, avail, batch);
+                self.pacer.paid(before, avail, record.saturating_mul(STREAM_BATCH));
             }
             self.pacer.note(avail != 0);
             self.empty = avail == 0;
