@@ -835,9 +835,10 @@ pub(crate) const STREAM_BATCH: u64 = 8;
 /// A streaming consumer's batch: it takes the `tail` line from the producer
 /// about once per this many messages. Each time costs the producer a line
 /// transfer on its next `tail` store (250-500 ns in the far placement here),
-/// and a store buffer that fills behind it. With a batch of 8, a consumer
-/// that kept up with its producer reread `tail` every 15-20 messages, and
-/// held the producer to 18-23 M 64-byte msgs/s; with 64, 30-45 M.
+/// and a store buffer that fills behind it. With a batch of 8, a pipe
+/// reader that kept up with its writer reread `tail` every 15-20 messages
+/// and held 64-byte streams to 18-23 M msgs/s; with 64, 30-44 M (and the
+/// SPSC ring's from 30-46 M to 45-61 M, in alternated rounds).
 pub(crate) const READ_BATCH: u64 = 64;
 /// Consecutive non-empty rereads that make a stream.
 const STREAM_STREAK: u32 = 2;
