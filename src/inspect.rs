@@ -6,12 +6,15 @@
 //! and element type), and only then are the attachment table and the control
 //! block read, at offsets computed from the validated header.
 
+use std::ptr::NonNull;
 use std::time::Duration;
 
 use crate::error::OpenError;
 use crate::layout::{self, Expected, Header, Kind, Snapshot, TypeInfo};
 use crate::peer::{PeerInfo, Table};
+use crate::ring::mpmc::{self, Mpmc};
 use crate::segment::Segment;
+use crate::sync::Barrier;
 
 /// What a segment holds and who is attached to it.
 #[derive(Debug, Clone)]
@@ -96,9 +99,37 @@ pub(crate) fn inspect_with(name: &str, timeout: Duration) -> Result<SegmentInfo,
     let table = unsafe {
         Table::new(std::ptr::NonNull::new_unchecked(segment.as_ptr().add(off.peers)).cast(), snap.peer_rows as usize)
     };
-    let peers: Vec<PeerInfo> = table.rows().iter().filter_map(|r| r.info()).collect();
     // SAFETY: as above.
     let ctl = unsafe { segment.as_ptr().add(off.ctl).cast_const() };
+    // A queue's processes leave their last finished claims announced: show
+    // only the unfinished ones.
+    let queue = (kind == Kind::Queue).then(|| {
+        let g = mpmc::Geometry { size: snap.elem_size as usize, align: snap.elem_align as usize };
+        // SAFETY: a validated queue: its control block and `capacity` slots
+        // of this geometry lie within the mapping, which outlives `queue`;
+        // a ring without claims only reads them here.
+        unsafe {
+            let data = NonNull::new_unchecked(segment.as_ptr().add(off.data));
+            Mpmc::new(
+                NonNull::new_unchecked(ctl.cast_mut()).cast(),
+                mpmc::Slots::new(data, g),
+                snap.capacity,
+                Barrier::Symmetric,
+                None,
+            )
+        }
+    });
+    let peers: Vec<PeerInfo> = table
+        .rows()
+        .iter()
+        .filter_map(|r| {
+            let mut info = r.info()?;
+            if let Some(q) = &queue {
+                info.claims = q.unfinished_claims(r);
+            }
+            Some(info)
+        })
+        .collect();
     Ok(SegmentInfo {
         name,
         kind,

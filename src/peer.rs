@@ -272,7 +272,8 @@ pub(crate) struct Row {
     pid: AtomicU32,
     role: AtomicU32,
     start: AtomicU64,
-    /// 0, or a claimed position + 1 (see `ring::mpmc`).
+    /// 0, or a claimed position + 1, which may be finished already (see
+    /// `ring::mpmc`, "Finished claims stay announced").
     pub(crate) claims: [AtomicU64; CLAIMS],
     _pad: [u64; 8],
 }
@@ -310,6 +311,8 @@ impl Row {
         process_alive(pid, start)
     }
 
+    /// Whether any claim word is set: a claim under way, or a finished one
+    /// nobody has swept yet (a queue sweeps dead rows before attaching).
     fn busy(&self) -> bool {
         // Acquire: pairs with the Release that clears a claim word; a word
         // seen cleared means its claim's slot was finished before.

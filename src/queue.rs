@@ -81,11 +81,24 @@ mod named {
     use crate::error::OpenError;
     use crate::layout::{Expected, Kind, TypeInfo};
     use crate::peer::role;
-    use crate::region::Region;
+    use crate::region::{Parts, Region};
     use crate::Options;
 
     pub(crate) fn expected(elem: TypeInfo, capacity: u64) -> Expected {
         Expected { kind: Kind::Queue, elem, capacity, ctl_len: mpmc::CONTROL_LEN, rows: 0 }
+    }
+
+    /// Clears dead processes' finished claims from the table of a queue
+    /// about to be opened (see `Mpmc::sweep`).
+    fn sweep(parts: &Parts, align: u32) {
+        let g = Geometry { size: parts.elem_size as usize, align: align as usize };
+        // SAFETY: `open_then` validated the header against this geometry:
+        // the control block is a queue's and the data region holds its
+        // slots, mapped for the call; a ring without claims records none.
+        let ring = unsafe {
+            Mpmc::new(parts.ctl.cast(), mpmc::Slots::new(parts.data, g), parts.capacity, parts.barrier, None)
+        };
+        ring.sweep(parts.table.rows());
     }
 
     /// # Safety
@@ -130,11 +143,11 @@ mod named {
         /// Opens a queue of `elem`; with `elem.size == 0`, of the segment's
         /// element size (a serialized queue). Returns the element size too.
         pub(crate) fn open(name: &str, elem: TypeInfo, opts: &Options) -> Result<(Self, usize), OpenError> {
-            let region = Region::open(name, &expected(elem, 0), opts, role::SEND | role::RECV)?;
+            let region =
+                Region::open_then(name, &expected(elem, 0), opts, role::SEND | role::RECV, |p| sweep(p, elem.align))?;
             let g = Geometry { size: region.elem_size as usize, align: elem.align as usize };
             // SAFETY: `open` validated the header against this geometry.
             let ring = unsafe { ring_in(&region, g) };
-            ring.sweep_dead();
             Ok((Shared { ring, _memory: region.into_memory() }, g.size))
         }
     }
@@ -373,7 +386,7 @@ impl<T: Pod> Queue<T> {
         // All the copying receives copy out of a `RecvRef` straight into the
         // `Result` they return. Read into a local before the slot is
         // released, a 4 KiB message was copied a second time.
-        self.try_recv_ref().map(|m| *m)
+        self.try_recv_in_call().map(|m| *m)
     }
 
     /// Receives a message, waiting as long as it takes.
@@ -457,10 +470,7 @@ impl<T: Pod> Queue<T> {
     /// As [`Queue::try_recv`].
     #[inline]
     pub fn try_recv_ref(&self) -> Result<RecvRef<'_, T>, TryRecvError> {
-        match self.ring().try_claim_recv() {
-            Ok(pos) => Ok(RecvRef::new(self, pos)),
-            Err(stop) => Err(try_recv_err(stop)),
-        }
+        self.try_recv_in_call().map(RecvRef::held)
     }
 
     /// Zero-copy receive, waiting as long as it takes.
@@ -468,7 +478,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::recv`].
     pub fn recv_ref(&self) -> Result<RecvRef<'_, T>, RecvError> {
-        self.recv_ref_within(Limit::Never).map_err(recv_blocking)
+        self.recv_ref_within(Limit::Never).map(RecvRef::held).map_err(recv_blocking)
     }
 
     /// Zero-copy receive, waiting at most `timeout`.
@@ -476,9 +486,20 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::recv_timeout`].
     pub fn recv_ref_timeout(&self, timeout: Duration) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-        self.recv_ref_within(Limit::After(timeout))
+        self.recv_ref_within(Limit::After(timeout)).map(RecvRef::held)
     }
 
+    /// A message read in place, for a guard dropped within the call that
+    /// made it (see [`RecvRef::held`]).
+    #[inline(always)]
+    fn try_recv_in_call(&self) -> Result<RecvRef<'_, T>, TryRecvError> {
+        match self.ring().try_claim_recv() {
+            Ok(pos) => Ok(RecvRef::new(self, pos)),
+            Err(stop) => Err(try_recv_err(stop)),
+        }
+    }
+
+    /// As [`Queue::try_recv_in_call`], waiting up to `limit`.
     #[inline(always)]
     fn recv_ref_within(&self, limit: Limit) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
         let pos = self.ring().claim_recv(&self.wait, limit).map_err(recv_err)?;
@@ -601,7 +622,10 @@ pub struct SendSlot<'a, T: Pod> {
 }
 
 impl<'a, T: Pod> SendSlot<'a, T> {
+    /// A guard handed to the caller, which may keep it past the call: the
+    /// claim holds its word (see `mpmc::Claims::hold`).
     fn new(queue: &'a Queue<T>, pos: Claim) -> Self {
+        queue.ring().hold(pos);
         Self { queue, pos, payload: Some(queue.ring().payload_mut(pos)) }
     }
 
@@ -658,9 +682,17 @@ pub struct RecvRef<'a, T: Pod> {
 }
 
 impl<'a, T: Pod> RecvRef<'a, T> {
+    /// A guard for use within the call that made it (a copying receive).
     #[inline(always)]
     fn new(queue: &'a Queue<T>, pos: Claim) -> Self {
         Self { queue, pos, payload: Some(queue.ring().payload_ref(pos)) }
+    }
+
+    /// The guard handed to the caller, which may keep it past the call: the
+    /// claim holds its word (see `mpmc::Claims::hold`).
+    fn held(self) -> Self {
+        self.queue.ring().hold(self.pos);
+        self
     }
 }
 

@@ -77,6 +77,20 @@ impl Region {
     /// refuses a stale one (unless `opts.open_stale`), and takes a row for
     /// this process as `role`.
     pub(crate) fn open(name: &str, e: &Expected, opts: &Options, role: u32) -> Result<Self, OpenError> {
+        Self::open_then(name, e, opts, role, |_| ())
+    }
+
+    /// As [`Region::open`], calling `before_attach` with the validated
+    /// segment's parts before this process takes a row (a queue clears
+    /// dead processes' finished claims there, so that their rows can be
+    /// freed).
+    pub(crate) fn open_then(
+        name: &str,
+        e: &Expected,
+        opts: &Options,
+        role: u32,
+        before_attach: impl FnOnce(&Parts),
+    ) -> Result<Self, OpenError> {
         let segment = Segment::open(name, opts.open_timeout)?;
         let hdr = segment.as_ptr().cast::<Header>().cast_const();
         // SAFETY: `Segment::open` maps at least a header's worth of bytes.
@@ -97,6 +111,19 @@ impl Region {
                 return Err(OpenError::Stale { name: segment.name().to_owned(), dead });
             }
         }
+        // SAFETY: `validate` checked the control block and the data region
+        // lie within the mapping, which outlives the call.
+        let (ctl, data) = unsafe { (segment.as_ptr().add(off.ctl), segment.as_ptr().add(off.data)) };
+        before_attach(&Parts {
+            table,
+            // SAFETY: within a mapping, so not null.
+            ctl: unsafe { NonNull::new_unchecked(ctl) },
+            // SAFETY: as above.
+            data: unsafe { NonNull::new_unchecked(data) },
+            capacity: snap.capacity,
+            elem_size: snap.elem_size,
+            barrier,
+        });
         let attached = table
             .attach(Identity::this_process(), role)
             .map_err(|_| OpenError::TooManyPeers { name: segment.name().to_owned(), rows: snap.peer_rows })?;
@@ -141,6 +168,20 @@ impl Region {
     pub(crate) fn name(&self) -> &str {
         self.segment.name()
     }
+}
+
+/// A validated segment's parts, for [`Region::open_then`]: valid during the
+/// call they are handed to.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub(crate) table: Table,
+    /// The control block (128-byte aligned).
+    pub(crate) ctl: NonNull<u8>,
+    /// The data region (aligned for the element type).
+    pub(crate) data: NonNull<u8>,
+    pub(crate) capacity: u64,
+    pub(crate) elem_size: u32,
+    pub(crate) barrier: Barrier,
 }
 
 /// The attachment table of a mapped segment.

@@ -101,6 +101,22 @@ fn child_entry() {
                 q.send([i; 8]).unwrap();
             }
         }
+        // Sends a message and receives one (its own: the queue is empty
+        // before), then waits to be killed: its claim words still announce
+        // its last two claims, both finished.
+        "send-recv" => {
+            let q = Queue::<Msg>::open(&queue).unwrap();
+            let round = flag.load();
+            q.send([round; 8]).unwrap();
+            assert_eq!(q.recv_timeout(LIMIT), Ok([round; 8]));
+            raise();
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        // Opens the queue, sends one message and exits.
+        "send-one" => {
+            let q = Queue::<Msg>::open(&queue).unwrap();
+            q.send([99; 8]).unwrap();
+        }
         // Blocks in recv on an empty queue.
         "blocked-recv" => {
             let q = Queue::<Msg>::open(&queue).unwrap();
@@ -138,6 +154,30 @@ fn a_sender_killed_between_reserve_and_commit_is_skipped_never_delivered_half_wr
     let info = procring::inspect(n.queue.as_str()).unwrap();
     assert_eq!(info.peers.iter().filter(|p| p.alive).count(), 1, "{:?}", info.peers);
     assert!(info.peers.iter().all(|p| p.claims.is_empty()), "every claim resolved: {:?}", info.peers);
+}
+
+#[test]
+fn a_table_full_of_processes_killed_after_they_sent_and_received_still_lets_one_in() {
+    let _s = serial();
+    let n = names("crash-full-table");
+    let q = Queue::<Msg>::create_with(n.queue.as_str(), 8, &procring::Options::new().peers(4)).unwrap();
+    let flag = Value::<u64>::create(n.flag.as_str(), 0).unwrap();
+    // Three children take the three rows left, send, receive and are killed.
+    for round in 0..3 {
+        kill(start_and_wait("send-recv", &n, &flag, round));
+    }
+    q.send([7; 8]).unwrap();
+    assert_eq!(q.recv(), Ok([7; 8]));
+    // Every claim word of the table may still announce a finished claim;
+    // none is shown as a claim.
+    let info = procring::inspect(n.queue.as_str()).unwrap();
+    assert_eq!(info.peers.len(), 4, "{:?}", info.peers);
+    assert!(info.peers.iter().all(|p| p.claims.is_empty()), "no claim is unfinished: {:?}", info.peers);
+    // Every row is taken: the dead ones must be freed for a fourth process.
+    let mut late = common::spawn_child("send-one", n.queue.as_str(), n.flag.as_str());
+    assert!(common::wait_child(&mut late, LIMIT).success(), "the fourth process could not open the queue");
+    assert_eq!(q.recv_timeout(LIMIT), Ok([99; 8]));
+    assert_eq!(q.abandoned(), 0, "nothing was under way when the children died");
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //! process's claim is never taken for a dead one's. Catches:
 //! `procring_bug="recover_ignores_liveness"` (recovery takes any announced
 //! claim for a dead one: it skips the live sender's slot while it writes,
-//! and the live message is lost). An earlier version of this model found a
+//! and the live message is lost), and `procring_bug="own_word_ignores_hold"`
+//! (a thread's own claim word, announcing a zero-copy guard's claim, is
+//! taken for its next claim: when the process dies, nobody announces the
+//! guard's claim and consumers wait on it for ever). An earlier version of this model found a
 //! real bug in the sweep of dead claims (docs/design.md).
 #![cfg(loom)]
 
@@ -62,7 +65,9 @@ fn two_threads_of_one_process_leave_every_claim_word_free() {
         let sender = std::sync::Arc::new(Process::attach(&q, 8));
         let receiver = Process::attach(&q, 9);
         // Both threads may announce position 0; one wins it, the other moves
-        // on to 1. Each must clear its own word, not the other's.
+        // on to 1. Each must clear its own shared word (one thread announces
+        // in its own word, which may keep the finished claim), not the
+        // other's.
         let other = {
             let sender = sender.clone();
             thread::spawn(move || assert!(sender.try_send(1)))
@@ -77,5 +82,23 @@ fn two_threads_of_one_process_leave_every_claim_word_free() {
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
         assert_eq!(receiver.claims_in_use(), 0);
+    });
+}
+
+#[test]
+fn a_dead_processs_guard_claim_is_recovered_after_it_sent_more() {
+    common::model(|| {
+        let q = queue(4, 2);
+        let (sender, receiver) = (Process::attach(&q, 7), Process::attach(&q, 9));
+        // The guard's claim is position 0, unpublished for good; message 5
+        // goes through a second claim made while the guard is held.
+        let s = thread::spawn(move || sender.hold_send_and_die(5));
+        let mut got: Vec<u64> = receiver.recv(Some(1)).into_iter().collect();
+        s.join().unwrap();
+        while let Some(v) = receiver.recv(Some(2)) {
+            got.push(v);
+        }
+        assert_eq!(got, [5], "the message sent past the held claim, once");
+        assert_eq!(receiver.abandoned(), 1, "the held claim was found dead and skipped");
     });
 }

@@ -65,9 +65,10 @@
 //! has a row in the segment's attachment table ([`crate::peer`]) with six
 //! claim words. Before its CAS on `tail` (or `head`), an operation writes
 //! the position it is about to claim into one of them: `pos + 1` for a
-//! producer, `(pos + 1) | RECV_CLAIM` for a consumer. It clears the word
-//! after publishing (or releasing). The CAS is Release, so whoever sees the
-//! claim in `tail`/`head` (Acquire) also sees the announcement.
+//! producer, `(pos + 1) | RECV_CLAIM` for a consumer. After publishing (or
+//! releasing) it clears a shared word; a thread's own word keeps announcing
+//! the finished claim (below). The CAS is Release, so whoever sees the claim
+//! in `tail`/`head` (Acquire) also sees the announcement.
 //!
 //! **Invariant:** while position `p` is claimed and not yet published
 //! (released), the claimer's word says so. So a side that waits on `p` can
@@ -82,6 +83,24 @@
 //! resolved within about two slices (a claim is looked into when two
 //! checks in a row find it unfinished); `try_` calls check every 1024th time
 //! they find the queue full or empty.
+//!
+//! **Finished claims stay announced.** A thread's own word is not cleared
+//! after a claim that ended within its call (every copying send and
+//! receive): its next claim overwrites it. Clearing cost a store per
+//! operation on each side, and with the locked instructions gone (biased
+//! claims, below) the stores are what limit a stream: a sender's stores
+//! queue behind the slot lines still on their way from the other core.
+//! A zero-copy guard may outlive its call, so its claim marks the word
+//! held (process-local) until it ends, and the thread's other claims take
+//! a shared word meanwhile. So a word may announce a finished claim, and
+//! every reader tells: the bias scans look only beyond the side's
+//! position, which a finished claim never is; recovery first checks that
+//! the slot is still unpublished (unreleased), and its CAS from that value
+//! fails if it was not; the sweep, `procring ls` and the model's count
+//! judge by the slot and the positions ([`Mpmc::finished`]). A handle
+//! dropping clears its owned words; a killed process's are swept by the
+//! next process to open the queue, before it takes a row, so that a table
+//! full of dead processes' rows has rows to free.
 //!
 //! **Biased claims** (segments whose processes all use the asymmetric
 //! barrier; see `crate::sync::Barrier`). A CAS per message on each side is
@@ -521,10 +540,13 @@ pub(crate) struct Mpmc {
 }
 
 /// Claim words `0..OWNED` of a row are each owned by one thread of the
-/// process, which announces in it with plain stores; the rest are taken per
-/// operation (a CAS), by threads without one and for a thread's second
-/// concurrent claim (say, two zero-copy guards).
-const OWNED: usize = 3;
+/// process, which announces in it with plain stores and leaves its finished
+/// claims announced (see "Finished claims stay announced"); the rest are
+/// taken per operation (a CAS) and cleared after it, by threads without one
+/// and for a claim made while the thread's own word serves a zero-copy
+/// guard. Under loom one, so that the models run both kinds with two
+/// threads in a process.
+const OWNED: usize = if cfg!(loom) { 1 } else { 3 };
 
 /// Where a process records its claims, and where it looks for others'.
 #[derive(Debug)]
@@ -534,6 +556,11 @@ pub(crate) struct Claims {
     /// Process-local: the thread (its tag) owning each of the first
     /// `OWNED` claim words; 0 = none.
     owners: [AtomicU64; OWNED],
+    /// Process-local: 1 while an owned word announces the claim of a
+    /// zero-copy guard, which may outlive the call that made it; the owner
+    /// thread's other claims then take a shared word. Claims that end
+    /// within their call (every copying send and receive) never set it.
+    held: [AtomicU64; OWNED],
     /// This process's row: its index + 1, the high bits of its owners' ids.
     row: u64,
     /// Process-local: the blocking claims (encoded as in the claim words)
@@ -550,14 +577,14 @@ impl Claims {
     /// valid while the ring is used.
     pub(crate) unsafe fn new(table: Table, mine: NonNull<Row>) -> Self {
         let row = (mine.as_ptr() as usize - table.rows().as_ptr() as usize) / size_of::<Row>() + 1;
-        Self { table, mine, row: row as u64, owners: Default::default(), suspects: Default::default() }
+        let (owners, held, suspects) = Default::default();
+        Self { table, mine, row: row as u64, owners, held, suspects }
     }
 
     /// A claim word to announce in: the calling thread's own if it is free,
     /// else one taken for this operation.
     #[inline]
     fn acquire(&self) -> &AtomicU64 {
-        #[cfg(not(loom))]
         if let Some(w) = self.own() {
             return w;
         }
@@ -566,25 +593,37 @@ impl Claims {
 
     /// The calling thread's own claim word, adopting a free one (or a
     /// finished thread's) on first use; `None` if it has none or its word
-    /// holds a claim already.
-    #[cfg(not(loom))]
+    /// serves a zero-copy guard.
     #[inline(always)]
     fn own(&self) -> Option<&AtomicU64> {
+        #[cfg(not(loom))]
         let tag = crate::thread_tag::current()?;
+        #[cfg(loom)]
+        let tag = bias_tag()?;
         let words = &self.mine().claims;
-        // Relaxed (all): `owners` is process-local bookkeeping, and an
-        // owned word is written by its owner thread only.
-        let free = |i: usize| (words[i].load(Ordering::Relaxed) == 0).then_some(&words[i]);
+        // Relaxed (all): `owners` and `held` are process-local bookkeeping,
+        // and an owned word is written by its owner thread only. A word
+        // found not held has no claim under way: its last claim ended in
+        // the call that made it, or its guard's publish or release came
+        // before the `held` store that ended the hold (both in one thread,
+        // or the guard's move to another thread ordered them).
+        #[cfg(not(procring_bug = "own_word_ignores_hold"))]
+        let free = |i: usize| (self.held[i].load(Ordering::Relaxed) == 0).then_some(&words[i]);
+        #[cfg(procring_bug = "own_word_ignores_hold")]
+        let free = |i: usize| Some(&words[i]);
         if let Some(i) = self.owners.iter().position(|o| o.load(Ordering::Relaxed) == tag) {
             return free(i);
         }
         for (i, o) in self.owners.iter().enumerate() {
             let owner = o.load(Ordering::Relaxed);
-            // A finished thread's word is free (it cleared it before it
-            // ended); its end is ordered before `alive` says so (a lock).
-            if (owner == 0 || (now_and_then() && !crate::thread_tag::alive(owner)))
-                && o.compare_exchange(owner, tag, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-            {
+            // A finished thread's word has no claim under way (a thread
+            // ends between calls; a guard it leaked keeps the word held);
+            // its end is ordered before `alive` says so (a lock).
+            #[cfg(not(loom))]
+            let adopt = owner == 0 || (now_and_then() && !crate::thread_tag::alive(owner));
+            #[cfg(loom)]
+            let adopt = owner == 0;
+            if adopt && o.compare_exchange(owner, tag, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
                 return free(i);
             }
         }
@@ -600,12 +639,7 @@ impl Claims {
     /// use (that many extra operations of this process under way at once),
     /// waits for one.
     fn take(&self) -> &AtomicU64 {
-        #[cfg(not(loom))]
         let shared = &self.mine().claims[OWNED..];
-        // Under loom every word is shared: the models have one thread per
-        // made-up process, and they model the taking.
-        #[cfg(loom)]
-        let shared = &self.mine().claims[..];
         loop {
             for w in shared {
                 // Relaxed: the word is this process's; announcements made
@@ -651,15 +685,36 @@ impl Claims {
         row.checked_sub(1).and_then(|i| rows.get(i as usize)).is_some_and(Row::alive)
     }
 
-    /// Clears the word that announced a claim, after its slot was published
-    /// or released. Exactly that word: another thread's word may hold the
-    /// same value for a moment (announced before a CAS it then lost).
+    /// Ends the announcement of a claim whose slot was published or
+    /// released: a shared word is cleared (exactly that word: another
+    /// thread's may hold the same value for a moment, announced before a CAS
+    /// it then lost); an owned word keeps announcing the finished claim
+    /// until its owner's next claim (see "Finished claims stay announced"),
+    /// and a guard's hold on it ends.
     #[inline(always)]
     fn clear(&self, word: Option<u8>) {
-        if let Some(i) = word {
+        match word.map(usize::from) {
+            // Relaxed: see `own`. Loaded first, so that a claim that ended
+            // within its call (never held) stores nothing here.
+            Some(i) if i < OWNED && self.held[i].load(Ordering::Relaxed) != 0 => {
+                self.held[i].store(0, Ordering::Relaxed);
+            }
+            Some(i) if i < OWNED => {}
             // Release: whoever reads the word cleared also sees the publish
             // or release before it.
-            self.mine().claims[usize::from(i)].store(0, Ordering::Release);
+            Some(i) => self.mine().claims[i].store(0, Ordering::Release),
+            None => {}
+        }
+    }
+
+    /// Marks the owned word announcing `word`'s claim as serving a
+    /// zero-copy guard, which may outlive the call: until the guard ends,
+    /// the thread's other claims take a shared word.
+    fn hold(&self, word: Option<u8>) {
+        if let Some(i) = word.map(usize::from).filter(|&i| i < OWNED) {
+            // Relaxed: see `own`; only this thread reads it before the
+            // guard ends.
+            self.held[i].store(1, Ordering::Relaxed);
         }
     }
 
@@ -693,6 +748,22 @@ impl Claims {
             }
         }
         dead
+    }
+}
+
+impl Drop for Claims {
+    /// Before the row is freed: the owned words' finished claims go. No
+    /// claim of this handle is under way (guards borrow it), unless a guard
+    /// was leaked: its word stays held and announced, as the record of a
+    /// claim that never ends.
+    fn drop(&mut self) {
+        for (w, held) in self.mine().claims.iter().zip(&self.held) {
+            // Relaxed: see `own`.
+            if held.load(Ordering::Relaxed) == 0 {
+                // Release: as in `clear`.
+                w.store(0, Ordering::Release);
+            }
+        }
     }
 }
 
@@ -1172,6 +1243,15 @@ impl Mpmc {
         }
     }
 
+    /// Marks `claim` as held by a zero-copy guard, which may outlive the
+    /// call that claimed it (see [`Claims::hold`]).
+    #[inline]
+    pub(crate) fn hold(&self, claim: Claim) {
+        if let Some(c) = &self.claims {
+            c.hold(claim.word);
+        }
+    }
+
     /// Releases a slot this handle has read, for the next lap's producer.
     #[inline]
     pub(crate) fn release(&self, claim: Claim) {
@@ -1267,26 +1347,20 @@ impl Mpmc {
             resolved = true;
         }
         if resolved {
-            self.sweep(c);
+            self.sweep(c.table.rows());
         }
         resolved
-    }
-
-    /// Clears dead processes' resolved claim words (when this process
-    /// attaches), so that their rows can be reused once the table is full.
-    pub(crate) fn sweep_dead(&self) {
-        if let Some(c) = &self.claims {
-            self.sweep(c);
-        }
     }
 
     /// Clears dead processes' claim words for positions that are resolved
     /// (published, released, or never won). A claim still blocking is left
     /// for `recover`. The rows themselves stay, as the record of who died
-    /// (`procring ls`, stale segments), until an attacher needs the room.
-    fn sweep(&self, c: &Claims) {
-        let ctl = self.ctl();
-        for row in c.table.rows() {
+    /// (`procring ls`, stale segments), until an attacher needs the room:
+    /// a process opening the queue sweeps before it takes a row, so that a
+    /// table full of dead processes' rows (whose owned words still
+    /// announce their last, finished claims) has rows to free.
+    pub(crate) fn sweep(&self, rows: &[Row]) {
+        for row in rows {
             if row.pid().is_none() || row.alive() {
                 continue;
             }
@@ -1294,20 +1368,13 @@ impl Mpmc {
             // its death is ordered after its last claim (see `peer`), so
             // these values include that claim. Values read before could
             // make a claim won since look never won.
-            let head = ctl.head.pos.load(Ordering::Acquire);
-            let tail = ctl.tail.pos.load(Ordering::Acquire) & !CLOSED;
-            let released = ctl.released.load(Ordering::Acquire);
+            let at = self.positions();
             for w in &row.claims {
                 let claim = w.load(Ordering::Acquire);
-                let pos = (claim & !RECV_CLAIM).wrapping_sub(1);
-                let seq = self.slots.seq(self.idx(pos)).load(Ordering::Acquire) & !SKIP;
                 let done = match claim {
                     0 => continue,
                     TAKEN => true,
-                    // Never won, or published (this lap or a later one).
-                    _ if claim & RECV_CLAIM == 0 => pos >= tail || seq & !DONE > pos,
-                    // Never won, released, or marked (or a later lap's).
-                    _ => pos >= head || released > pos || seq != pos + 1,
+                    _ => self.finished(claim, at),
                 };
                 if done {
                     // Relaxed: a dead process's word; nobody else writes it.
@@ -1315,6 +1382,46 @@ impl Mpmc {
                 }
             }
         }
+    }
+
+    /// `head`, `tail` (without `CLOSED`) and `released`, for [`Mpmc::finished`].
+    fn positions(&self) -> [u64; 3] {
+        let ctl = self.ctl();
+        // Acquire (all): pair with the claims' Release CASes and stores, and
+        // with the Release stores of `released`.
+        let head = ctl.head.pos.load(Ordering::Acquire);
+        let tail = ctl.tail.pos.load(Ordering::Acquire) & !CLOSED;
+        [head, tail, ctl.released.load(Ordering::Acquire)]
+    }
+
+    /// Whether the claim a word announces (neither 0 nor `TAKEN`) is
+    /// finished, or was never won, judged by its slot and by the positions
+    /// `[head, tail, released]` read before.
+    fn finished(&self, claim: u64, [head, tail, released]: [u64; 3]) -> bool {
+        let pos = (claim & !RECV_CLAIM).wrapping_sub(1);
+        // Acquire: a publish, mark or release seen here happened.
+        let seq = self.slots.seq(self.idx(pos)).load(Ordering::Acquire) & !SKIP;
+        if claim & RECV_CLAIM == 0 {
+            // Never won, or published (this lap or a later one).
+            pos >= tail || seq & !DONE > pos
+        } else {
+            // Never won, released, or marked (or a later lap's).
+            pos >= head || released > pos || seq != pos + 1
+        }
+    }
+
+    /// The positions (as `procring ls` shows them: the claim word minus
+    /// one, with the consumer bit) that `row`'s words announce and that are
+    /// not finished now.
+    pub(crate) fn unfinished_claims(&self, row: &Row) -> Vec<u64> {
+        let at = self.positions();
+        row.claims
+            .iter()
+            // Relaxed: a snapshot for a person to read.
+            .map(|w| w.load(Ordering::Relaxed))
+            .filter(|&c| c != 0 && (c == TAKEN || !self.finished(c, at)))
+            .map(|c| c.wrapping_sub(1))
+            .collect()
     }
 
     /// Claims a slot for writing, waiting for room until `deadline`.
@@ -1563,19 +1670,35 @@ pub mod claims_model {
         }
 
         /// Claims a message, reads part of it, and dies.
-        pub fn recv_and_die(&self) {
+        pub fn recv_and_die(self) {
             let claim = self.ring.claim_recv_now().expect("a message to claim");
             let p = self.ring.payload_ref(claim);
             // SAFETY: a claimed slot's payload.
             let _first = unsafe { p.ptr.cast::<u64>().read() };
-            crate::peer::loom_kill(self.pid);
+            self.die();
         }
 
         /// Claims a slot, writes half of it, and dies.
-        pub fn claim_and_die(&self, value: u64) {
+        pub fn claim_and_die(self, value: u64) {
             let claim = self.ring.claim_send_now().expect("room to claim");
             self.write(claim, LOOM_WORDS / 2, value);
+            self.die();
+        }
+
+        /// Claims a slot as a zero-copy guard does (held past the call),
+        /// sends `value` while holding it, and dies without publishing it.
+        pub fn hold_send_and_die(self, value: u64) {
+            let guard = self.ring.claim_send_now().expect("room to claim");
+            self.ring.hold(guard);
+            assert!(self.try_send(value), "room for a second message");
+            self.die();
+        }
+
+        /// Dies: a dead process runs no destructors (its claim words stay
+        /// as they are).
+        fn die(self) {
             crate::peer::loom_kill(self.pid);
+            std::mem::forget(self);
         }
 
         /// Receives a message, resolving dead processes' claims while the
@@ -1634,10 +1757,12 @@ pub mod claims_model {
             self.ring.abandoned()
         }
 
-        /// This process's claim words that are not free.
+        /// This process's claim words that announce an unfinished claim,
+        /// or are taken, or held by a guard.
         pub fn claims_in_use(&self) -> usize {
             let c = self.ring.claims.as_ref().expect("a model queue records claims");
-            c.mine().claims.iter().filter(|w| w.load(Ordering::Relaxed) != 0).count()
+            let held = c.held.iter().filter(|h| h.load(Ordering::Relaxed) != 0).count();
+            self.ring.unfinished_claims(c.mine()).len() + held
         }
     }
 }
