@@ -183,6 +183,9 @@ use crate::peer::{Row, Table};
 use crate::sync::{spin_hint, AtomicU64, Barrier, Ordering};
 use crate::wait::{EventCount, Limit, Wait};
 
+#[cfg(not(loom))]
+use super::spsc::{Pacer, STREAM_BATCH};
+
 /// Bit 63 of `tail`: the queue is closed.
 const CLOSED: u64 = 1 << 63;
 /// Bit 62 of a published slot's `seq`: the slot carries no message.
@@ -534,10 +537,32 @@ pub(crate) struct Mpmc {
     /// barrier; under loom, in the claims models.
     biased: bool,
     /// Process-local: `released` as last read by a producer of this
-    /// process. On a line of its own: producers write it whenever they
-    /// reread `released`, and every operation reads the fields above.
-    released_seen: CachePadded<AtomicU64>,
+    /// process, and their pacing. On a line of its own: producers write it
+    /// whenever they reread `released`, and every operation reads the
+    /// fields above.
+    room: CachePadded<RoomView>,
 }
+
+/// This process's producers' view of `released`.
+#[derive(Debug, Default)]
+struct RoomView {
+    /// `released` as last read.
+    released: AtomicU64,
+    /// A [`Pacer`], packed ([`Pacer::to_bits`]), shared by the process's
+    /// producers: a heuristic, so two of them racing lose an update and
+    /// nothing more.
+    #[cfg(not(loom))]
+    pacer: AtomicU64,
+}
+
+/// A producer's reread of `released` that finds room for fewer than this
+/// many messages (or a quarter of the capacity) in a saturated stream waits
+/// `spsc::stream_pause` and reads again, so that the consumer, whose every
+/// release stores to that line, frees a run of slots per transfer. With 64,
+/// 8-byte streams were as fast as without pacing; with 256, at a median 0.70
+/// of the SPSC ring against 0.61 (six alternated rounds).
+#[cfg(not(loom))]
+const ROOM_BATCH: u64 = 256;
 
 /// Claim words `0..OWNED` of a row are each owned by one thread of the
 /// process, which announces in it with plain stores and leaves its finished
@@ -780,7 +805,7 @@ impl Mpmc {
     ) -> Self {
         debug_assert!(cap.is_power_of_two() && cap >= 2);
         let biased = claims.is_some() && (cfg!(loom) || barrier == Barrier::Asymmetric);
-        Self { ctl, slots, mask: cap - 1, barrier, claims, biased, released_seen: CachePadded::new(AtomicU64::new(0)) }
+        Self { ctl, slots, mask: cap - 1, barrier, claims, biased, room: Default::default() }
     }
 
     /// Writes the initial sequence words: no slot is published.
@@ -1094,7 +1119,7 @@ impl Mpmc {
     fn room_at(&self, tail: u64) -> bool {
         // Acquire: pairs with the Release store of the thread of this
         // process that last reread `released` (see "Memory ordering").
-        let seen = self.released_seen.load(Ordering::Acquire);
+        let seen = self.room.released.load(Ordering::Acquire);
         self.room(tail, seen) || self.reread_released(tail)
     }
 
@@ -1106,21 +1131,49 @@ impl Mpmc {
         tail.saturating_sub(released) < self.capacity()
     }
 
-    /// Rereads `released`; when it says full, first moves it on over slots
-    /// that consumers finished out of order. Returns whether `tail` has room.
+    /// Rereads `released` (pacing a saturated stream, as the SPSC ring's
+    /// producer does) and caches it. Returns whether `tail` has room.
     #[inline(never)]
     fn reread_released(&self, tail: u64) -> bool {
+        #[cfg_attr(loom, allow(unused_mut))]
+        let mut released = self.load_released(tail);
+        // A producer that keeps finding only a few slots free is outrunning
+        // a saturated consumer, and each reread takes the `released` line
+        // from it: let it free a run first (see `spsc::Pacer`).
+        #[cfg(not(loom))]
+        {
+            let cap = self.capacity();
+            let batch = (cap / 4).clamp(1, ROOM_BATCH);
+            let free = |released: u64| cap.saturating_sub(tail.saturating_sub(released));
+            // Relaxed (both): process-local bookkeeping.
+            let mut pacer = Pacer::from_bits(self.room.pacer.load(Ordering::Relaxed));
+            let mut got = free(released);
+            if pacer.pause(got, got > 0, batch) {
+                released = self.load_released(tail);
+                let now = free(released);
+                pacer.paid(got, now, STREAM_BATCH);
+                got = now;
+            }
+            pacer.note(got < batch);
+            self.room.pacer.store(pacer.to_bits(), Ordering::Relaxed);
+        }
+        // Release: see `room_at`.
+        self.room.released.store(released, Ordering::Release);
+        self.room(tail, released)
+    }
+
+    /// Loads `released`; when it says `tail` has no room, first moves it
+    /// on over slots that consumers finished out of order.
+    fn load_released(&self, tail: u64) -> u64 {
         // Acquire: pairs with the consumers' Release stores (and CASes) of
         // `released`: their reads of the freed slots happen before our
         // writes to them.
-        let mut released = self.ctl().released.load(Ordering::Acquire);
+        let released = self.ctl().released.load(Ordering::Acquire);
         #[cfg(not(procring_bug = "queue_full_without_sweep"))]
         if !self.room(tail, released) {
-            released = self.advance_over_marks(released);
+            return self.advance_over_marks(released);
         }
-        // Release: see `room_at`.
-        self.released_seen.store(released, Ordering::Release);
-        self.room(tail, released)
+        released
     }
 
     /// Moves `released` on from `released` over slots marked as read out of

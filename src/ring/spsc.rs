@@ -782,6 +782,19 @@ pub(crate) struct Pacer {
 }
 
 impl Pacer {
+    /// The state packed in a word, for a pacer that threads share (the
+    /// queue's producers in a process).
+    pub(crate) fn to_bits(self) -> u64 {
+        let field = |v: u32| u64::from(v.min(FIELD));
+        field(self.streak) | field(self.cooldown) << 21 | field(self.backoff) << 42
+    }
+
+    /// The state [`Pacer::to_bits`] packed.
+    pub(crate) fn from_bits(bits: u64) -> Self {
+        let field = |shift: u32| ((bits >> shift) & u64::from(FIELD)) as u32;
+        Self { streak: field(0), cooldown: field(21), backoff: field(42) }
+    }
+
     /// After a reread found `got` (messages, slots or bytes), of which the
     /// caller could use some (`usable`): whether to reread once more, after
     /// the pause this spends. True when `got` is under `batch` and the
@@ -817,6 +830,10 @@ impl Pacer {
         self.streak = if continues { self.streak.saturating_add(1) } else { 0 };
     }
 }
+
+/// The largest value of a packed [`Pacer`] field (21 bits): a streak
+/// saturates there, and cooldowns never reach it.
+const FIELD: u32 = (1 << 21) - 1;
 
 /// Spins [`STREAM_PAUSE`] steps: the time a side lets the other get a run
 /// done before it takes a shared line from it again.
@@ -1360,6 +1377,23 @@ mod tests {
         let g = Geometry { size: std::mem::size_of::<T>(), align: std::mem::align_of::<T>() };
         assert_eq!(std::mem::size_of::<Slot<T>>(), g.stride(), "{}", std::any::type_name::<T>());
         assert_eq!(std::mem::offset_of!(Slot<T>, value), g.payload_offset(), "{}", std::any::type_name::<T>());
+    }
+
+    #[test]
+    fn a_packed_pacer_unpacks_to_the_same_state() {
+        let mut p = Pacer::default();
+        assert_eq!(Pacer::from_bits(p.to_bits()).to_bits(), 0);
+        // A streak, then a pause that does not pay: a cooldown and a backoff.
+        p.note(true);
+        p.note(true);
+        p.paid(0, 1, STREAM_BATCH);
+        p.paid(0, 1, STREAM_BATCH);
+        let q = Pacer::from_bits(p.to_bits());
+        assert_eq!((q.streak, q.cooldown, q.backoff), (2, 32, 32));
+        // A streak past 21 bits saturates, and stays in its field.
+        let long = Pacer { streak: u32::MAX, ..q };
+        let r = Pacer::from_bits(long.to_bits());
+        assert_eq!((r.streak, r.cooldown, r.backoff), (FIELD, 32, 32));
     }
 
     /// A producer that died after stamping a slot but before storing `tail`:
