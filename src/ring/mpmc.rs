@@ -506,8 +506,18 @@ impl Slots {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Claim {
     pub(crate) pos: u64,
-    word: Option<u8>,
+    /// The word's index in this process's row, or [`NO_WORD`]. A whole
+    /// word, not an `Option<u8>`: a claim passes through memory on its way
+    /// out of the claiming function, and an `Option<u8>`, stored as two
+    /// bytes and loaded as one word, cannot be forwarded from the store
+    /// buffer, so each receive waited for its buffer to drain (a third of
+    /// the receiver's samples in 8- and 64-byte queue streams).
+    word: usize,
 }
+
+/// [`Claim::word`] when the claim was not announced (a queue within one
+/// process records no claims).
+const NO_WORD: usize = usize::MAX;
 
 /// Why a claim did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -717,39 +727,46 @@ impl Claims {
     /// until its owner's next claim (see "Finished claims stay announced"),
     /// and a guard's hold on it ends.
     #[inline(always)]
-    fn clear(&self, word: Option<u8>) {
-        match word.map(usize::from) {
+    fn clear(&self, word: usize) {
+        match word {
             // Relaxed: see `own`. Loaded first, so that a claim that ended
             // within its call (never held) stores nothing here.
-            Some(i) if i < OWNED && self.held[i].load(Ordering::Relaxed) != 0 => {
+            i if i < OWNED && self.held[i].load(Ordering::Relaxed) != 0 => {
                 self.held[i].store(0, Ordering::Relaxed);
             }
-            Some(i) if i < OWNED => {}
+            i if i < OWNED => {}
             // Release: whoever reads the word cleared also sees the publish
             // or release before it.
-            Some(i) => self.mine().claims[i].store(0, Ordering::Release),
-            None => {}
+            i => {
+                if let Some(w) = self.mine().claims.get(i) {
+                    w.store(0, Ordering::Release);
+                }
+            }
         }
     }
 
     /// Marks the owned word announcing `word`'s claim as serving a
     /// zero-copy guard, which may outlive the call: until the guard ends,
     /// the thread's other claims take a shared word.
-    fn hold(&self, word: Option<u8>) {
-        if let Some(i) = word.map(usize::from).filter(|&i| i < OWNED) {
+    fn hold(&self, word: usize) {
+        if let Some(held) = self.held.get(word) {
             // Relaxed: see `own`; only this thread reads it before the
             // guard ends.
-            self.held[i].store(1, Ordering::Relaxed);
+            held.store(1, Ordering::Relaxed);
         }
     }
 
     /// Which of this process's claim words `w` is.
     #[inline(always)]
-    fn index_of(&self, w: &AtomicU64) -> Option<u8> {
+    fn index_of(&self, w: &AtomicU64) -> usize {
         let words = &self.mine().claims;
         // By address, not by a scan of the words.
         let i = (w as *const AtomicU64 as usize).wrapping_sub(words.as_ptr() as usize) / size_of::<AtomicU64>();
-        (i < words.len()).then_some(i as u8)
+        if i < words.len() {
+            i
+        } else {
+            NO_WORD
+        }
     }
 
     /// Whether `claim`, found unfinished, was also found unfinished by the
@@ -907,7 +924,7 @@ impl Mpmc {
     fn claimed(&self, attempt: Result<u64, Stop>, word: Option<&AtomicU64>) -> Result<Claim, Stop> {
         match attempt {
             Ok(pos) => {
-                let word = word.and_then(|w| self.claims.as_ref().and_then(|c| c.index_of(w)));
+                let word = word.zip(self.claims.as_ref()).map_or(NO_WORD, |(w, c)| c.index_of(w));
                 Ok(Claim { pos, word })
             }
             Err(e) => {
