@@ -636,14 +636,16 @@ impl Claims {
         #[cfg(loom)]
         let tag = bias_tag()?;
         let words = &self.mine().claims;
-        // Relaxed (all): `owners` and `held` are process-local bookkeeping,
-        // and an owned word is written by its owner thread only. A word
-        // found not held has no claim under way: its last claim ended in
-        // the call that made it, or its guard's publish or release came
-        // before the `held` store that ended the hold (both in one thread,
-        // or the guard's move to another thread ordered them).
+        // Relaxed (`owners`): process-local bookkeeping, and an owned word
+        // is written by its owner thread only. A word found not held has no
+        // claim under way: its last claim ended in the call that made it,
+        // or its guard ended the hold after its publish or release.
+        // Acquire (`held`): pairs with the Release that ends a hold, so that
+        // publish or release happens before this thread's next announcement
+        // overwrites the word, also when the guard was dropped on another
+        // thread.
         #[cfg(not(procring_bug = "own_word_ignores_hold"))]
-        let free = |i: usize| (self.held[i].load(Ordering::Relaxed) == 0).then_some(&words[i]);
+        let free = |i: usize| (self.held[i].load(Ordering::Acquire) == 0).then_some(&words[i]);
         #[cfg(procring_bug = "own_word_ignores_hold")]
         let free = |i: usize| Some(&words[i]);
         if let Some(i) = self.owners.iter().position(|o| o.load(Ordering::Relaxed) == tag) {
@@ -729,10 +731,12 @@ impl Claims {
     #[inline(always)]
     fn clear(&self, word: usize) {
         match word {
-            // Relaxed: see `own`. Loaded first, so that a claim that ended
-            // within its call (never held) stores nothing here.
+            // Loaded first (Relaxed: only a guard's own claim set it), so
+            // that a claim that ended within its call stores nothing here.
+            // Release: the guard's publish or release comes before the word
+            // can be reused (see `own`).
             i if i < OWNED && self.held[i].load(Ordering::Relaxed) != 0 => {
-                self.held[i].store(0, Ordering::Relaxed);
+                self.held[i].store(0, Ordering::Release);
             }
             i if i < OWNED => {}
             // Release: whoever reads the word cleared also sees the publish
