@@ -40,6 +40,16 @@ pub enum CreateError {
         /// Why.
         reason: &'static str,
     },
+    /// The shared-memory file system (`/dev/shm`) has too little room left.
+    #[error("no room for segment {name:?}: it needs {needed} bytes and /dev/shm has {free} free")]
+    NoSpace {
+        /// The segment's name.
+        name: String,
+        /// Bytes the segment needs.
+        needed: u64,
+        /// Bytes free on the file system when creation failed.
+        free: u64,
+    },
     /// Any other system error, with the call that failed.
     #[error("cannot create segment {name:?}: {op}: {source}")]
     Io {

@@ -193,7 +193,7 @@ impl Options {
     }
 
     /// Permission bits for a new segment (default `0o600`: this user only).
-    /// The process umask still applies.
+    /// Applied exactly, whatever the process umask.
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode & 0o777;
         self

@@ -56,8 +56,26 @@ pub(crate) enum PeerState {
 
 /// Why a role could not be taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RoleTaken {
-    pub(crate) pid: u32,
+pub(crate) enum Refused {
+    /// A live process holds it.
+    Taken { pid: u32 },
+    /// The slot's state is none of the four a slot can be in: the segment
+    /// is corrupt, and no wait would change that.
+    Corrupt { state: u32 },
+}
+
+impl Refused {
+    /// The error `open` reports for taking `role` in segment `name`.
+    pub(crate) fn into_open_error(self, name: &str, role: &'static str) -> crate::error::OpenError {
+        use crate::error::OpenError;
+        match self {
+            Refused::Taken { pid } => OpenError::RoleTaken { name: name.to_owned(), role, pid },
+            Refused::Corrupt { state } => OpenError::Corrupt {
+                name: name.to_owned(),
+                what: format!("the {role} slot's state is {state:#x}, none of the four a slot can be in"),
+            },
+        }
+    }
 }
 
 impl PeerSlot {
@@ -66,7 +84,7 @@ impl PeerSlot {
     }
 
     /// Takes the role for process `me` (`Identity::local()` for in-process).
-    pub(crate) fn attach(&self, me: Identity) -> Result<(), RoleTaken> {
+    pub(crate) fn attach(&self, me: Identity) -> Result<(), Refused> {
         loop {
             let s = self.state.load(Ordering::Acquire);
             match s {
@@ -79,12 +97,15 @@ impl PeerSlot {
                         return Ok(());
                     }
                 }
-                _ => {
+                ATTACHED => {
                     if self.holder_alive() {
-                        return Err(RoleTaken { pid: self.pid.load(Ordering::Relaxed) });
+                        return Err(Refused::Taken { pid: self.pid.load(Ordering::Relaxed) });
                     }
                     self.mark_died();
                 }
+                // `mark_died` could never move such a state on: without this
+                // the loop would spin for ever.
+                state => return Err(Refused::Corrupt { state }),
             }
         }
     }
@@ -463,12 +484,20 @@ mod tests {
         let slot = PeerSlot::new();
         assert_eq!(slot.state(true), PeerState::NotYet);
         slot.attach(Identity::this_process()).unwrap();
-        assert_eq!(slot.attach(Identity::this_process()), Err(RoleTaken { pid: std::process::id() }));
+        assert_eq!(slot.attach(Identity::this_process()), Err(Refused::Taken { pid: std::process::id() }));
         assert_eq!(slot.state(true), PeerState::Attached);
         slot.detach();
         assert_eq!(slot.state(true), PeerState::Gone);
         assert_eq!(slot.died(), None, "left, not died");
         slot.attach(Identity::this_process()).unwrap();
+    }
+
+    #[test]
+    fn a_slot_in_no_known_state_is_refused_as_corrupt_at_once() {
+        let slot = PeerSlot::new();
+        slot.state.store(7, Ordering::Relaxed);
+        slot.pid.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(slot.attach(Identity::this_process()), Err(Refused::Corrupt { state: 7 }));
     }
 
     #[test]

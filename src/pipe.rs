@@ -27,7 +27,7 @@ use crate::error::{CreateError, MessageRecvError, MessageSendError};
 use crate::memory::Memory;
 #[cfg(not(loom))]
 use crate::memory::{local_barrier, HeapBlock};
-use crate::peer::Identity;
+use crate::peer::{Identity, Refused};
 use crate::ring::bytes::{self, Found, Place, Reader, Region, Stop, Writer};
 use crate::ring::spsc::{Control, Role};
 use crate::sync::Barrier;
@@ -729,8 +729,8 @@ impl Connection {
 #[derive(Debug)]
 pub struct Pipe(());
 
-fn attach(shared: &Shared, dir: usize, role: Role, me: Identity) -> Result<(), u32> {
-    shared.ctl(dir).peer(role).attach(me).map_err(|t| t.pid)
+fn attach(shared: &Shared, dir: usize, role: Role, me: Identity) -> Result<(), Refused> {
+    shared.ctl(dir).peer(role).attach(me)
 }
 
 impl Pipe {
@@ -827,11 +827,8 @@ mod named {
         let seg_name = seg.name().to_owned();
         let shared = shared_in(seg, dirs as usize);
         for &(dir, role) in roles {
-            attach(&shared, dir, role, Identity::this_process()).map_err(|pid| OpenError::RoleTaken {
-                name: seg_name.clone(),
-                role: role.name(),
-                pid,
-            })?;
+            attach(&shared, dir, role, Identity::this_process())
+                .map_err(|r| r.into_open_error(&seg_name, role.name()))?;
         }
         Ok(Arc::new(shared))
     }

@@ -14,7 +14,7 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
-use rustix::fs::{fstat, ftruncate, Mode};
+use rustix::fs::{fallocate, fchmod, fstat, fstatvfs, ftruncate, FallocateFlags, Mode};
 use rustix::io::Errno;
 use rustix::shm;
 
@@ -72,7 +72,13 @@ impl Segment {
         })?;
         // From here on the name exists: remove it again if we fail.
         let made = (|| {
-            ftruncate(&fd, len as u64).map_err(|e| io_err("ftruncate", e))?;
+            // The mode exactly as asked: `shm_open` applies the umask, which
+            // would turn a 0o666 meant for other users into 0o644.
+            fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| io_err("fchmod", e))?;
+            reserve(&fd, len).map_err(|e| match e {
+                Errno::NOSPC => CreateError::NoSpace { name: name.clone(), needed: len as u64, free: free_space(&fd) },
+                e => io_err("fallocate", e),
+            })?;
             let st = fstat(&fd).map_err(|e| io_err("fstat", e))?;
             let map = map(&fd, len).map_err(|e| CreateError::Io { name: name.clone(), op: "mmap", source: e })?;
             Ok((map, (st.st_dev, st.st_ino)))
@@ -151,6 +157,22 @@ impl Segment {
             self.unlink_on_drop = None;
         }
     }
+}
+
+/// Sizes the file to `len` bytes with its pages allocated now: on a full
+/// tmpfs a sparse file maps fine and then kills the first process that
+/// touches a page it cannot have with SIGBUS. File systems without
+/// `fallocate` get a sparse `ftruncate`.
+fn reserve(fd: &OwnedFd, len: usize) -> Result<(), Errno> {
+    match fallocate(fd, FallocateFlags::empty(), 0, len as u64) {
+        Err(Errno::OPNOTSUPP | Errno::NOSYS) => ftruncate(fd, len as u64),
+        other => other,
+    }
+}
+
+/// Bytes an unprivileged user may still allocate on `fd`'s file system.
+fn free_space(fd: &OwnedFd) -> u64 {
+    fstatvfs(fd).map_or(0, |st| st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 fn map(fd: &OwnedFd, len: usize) -> io::Result<MmapRaw> {

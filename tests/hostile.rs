@@ -166,3 +166,80 @@ proptest! {
         prop_assert!(procring::inspect(name.as_str()).is_err());
     }
 }
+
+/// Runs `open` on another thread and fails if it has not returned within
+/// a generous bound: an open with an `open_timeout` must never hang.
+fn returns_in_time<R: Send + 'static>(what: String, open: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(open()));
+    rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what}: open did not return"))
+}
+
+/// Values a hostile or stale process might leave in one 8-byte word: every
+/// bit set, a state far outside 0–3 with a plausible pid, states 4 and 5,
+/// "attached" by the pid of a process that is gone, and "attached" by pid 1.
+fn word_patterns() -> Vec<u64> {
+    vec![u64::MAX, 0x7fff_fff0_0000_0007, 4, 5, 1 | (u64::from(u32::MAX - 1) << 32), 1 | (1 << 32), 0]
+}
+
+fn patched(image: &[u8], at: usize, word: u64) -> SegName {
+    let mut bytes = image.to_vec();
+    bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
+    let name = SegName::new("hostile-word");
+    std::fs::write(name.path(), &bytes).unwrap();
+    name
+}
+
+/// Every word of the peer slots (and of the first attachment rows) of an
+/// SPSC ring and of a pipe, set to each pattern: `open` answers within its
+/// timeout, and never by hanging.
+#[test]
+fn no_word_of_the_peer_slots_or_the_table_hangs_open() {
+    watchdog();
+    let open_opts = Options::new().open_timeout(Duration::from_millis(20));
+    let spsc = SegName::new("hostile-peers-spsc");
+    let _tx = Producer::<u64>::create(spsc.as_str(), 8).unwrap();
+    let pipe = SegName::new("hostile-peers-pipe");
+    let _ptx = Pipe::create_sender(pipe.as_str(), 4096, &Options::new()).unwrap();
+    let (spsc_image, pipe_image) = (image(&spsc), image(&pipe));
+    // The peer slots sit 256 bytes into each direction's 640-byte control
+    // block; the attachment table's first rows right after the header.
+    let peers = common::CONTROL_OFFSET as usize + 256;
+    let words: Vec<usize> = (peers..peers + 32).step_by(8).chain((128..128 + 2 * 128).step_by(8)).collect();
+    for &at in &words {
+        for word in word_patterns() {
+            let copy = patched(&spsc_image, at, word);
+            let (name, o) = (copy.as_str().to_owned(), open_opts.clone());
+            let r = returns_in_time(format!("spsc word {at} = {word:#x}"), move || {
+                Consumer::<u64>::open_with(&name, &o).map(|mut rx| rx.try_recv().ok())
+            });
+            if let Err(e) = r {
+                assert!(!e.to_string().is_empty());
+            }
+            let copy = patched(&pipe_image, at, word);
+            let (name, o) = (copy.as_str().to_owned(), open_opts.clone());
+            let _ = returns_in_time(format!("pipe word {at} = {word:#x}"), move || {
+                Pipe::open_receiver(&name, &o).map(|mut rx| rx.try_recv_bytes().ok().map(|m| m.len()))
+            });
+        }
+    }
+}
+
+/// The adversary's exact case: the consumer's slot state set to a value
+/// outside 0–3 is `Corrupt`, not a spin.
+#[test]
+fn a_consumer_slot_in_an_impossible_state_is_corrupt() {
+    watchdog();
+    let orig = SegName::new("hostile-slot");
+    let _tx = Producer::<u64>::create(orig.as_str(), 8).unwrap();
+    let consumer_slot = common::CONTROL_OFFSET as usize + 256 + 16;
+    for word in [u64::MAX, 0x7fff_fff0_0000_0007] {
+        let copy = patched(&image(&orig), consumer_slot, word);
+        let name = copy.as_str().to_owned();
+        let opts = Options::new().open_timeout(Duration::from_millis(20));
+        let r = returns_in_time(format!("consumer slot = {word:#x}"), move || {
+            Consumer::<u64>::open_with(&name, &opts).map(|_| ())
+        });
+        assert!(matches!(r, Err(procring::OpenError::Corrupt { .. })), "{word:#x}: {r:?}");
+    }
+}

@@ -1287,11 +1287,10 @@ mod named {
 
     fn open<T: Pod>(name: &str, opts: &Options, role: Role) -> Result<Ring<T>, OpenError> {
         let region = Region::open(name, &expected::<T>(0), opts, role.bits())?;
-        region_ctl(&region).peer(role).attach(Identity::this_process()).map_err(|t| OpenError::RoleTaken {
-            name: region.name().to_owned(),
-            role: role.name(),
-            pid: t.pid,
-        })?;
+        region_ctl(&region)
+            .peer(role)
+            .attach(Identity::this_process())
+            .map_err(|r| r.into_open_error(region.name(), role.name()))?;
         Ok(ring_in(region, opts))
     }
 
