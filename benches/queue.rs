@@ -56,7 +56,7 @@ fn threads(c: &mut Criterion) {
                         })
                         .collect();
                     ps.into_iter().for_each(|p| p.join().unwrap());
-                    q.close();
+                    q.shutdown();
                     cs.into_iter().for_each(|c| c.join().unwrap());
                 },
                 BatchSize::PerIteration,

@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     // No more jobs: workers finish what is queued and stop.
-    jobs.close();
+    jobs.shutdown();
     let mut done: Vec<Done> = (0..JOBS).map(|_| results.recv()).collect::<Result<_, _>>()?;
     for w in &mut workers {
         w.wait()?;

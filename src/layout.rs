@@ -14,7 +14,7 @@
 //! |     12 |    4 | `kind`        | [`Kind`] of object (1 spsc ring, 2 queue, 3 pipe, 4 value, 5 array) |
 //! |     16 |    4 | `state`       | atomic: 0 initialising, 1 ready (Release/Acquire) |
 //! |     20 |    4 | `barrier`     | 0 symmetric fences, 1 asymmetric (membarrier)   |
-//! |     24 |    8 | `capacity`    | slots (a power of two); elements of an array; 1 for a value |
+//! |     24 |    8 | `capacity`    | messages a ring or queue holds (its slots: `ring::slots_for`); bytes per pipe direction (a power of two); elements of an array; 1 for a value |
 //! |     32 |    4 | `elem_size`   | `size_of::<T>()`                                |
 //! |     36 |    4 | `elem_align`  | `align_of::<T>()`                               |
 //! |     40 |    8 | `type_hash`   | FNV-1a of the element type's name               |
@@ -38,7 +38,7 @@ use crate::sync::{AtomicU32, Barrier, Ordering};
 /// `b"PROCRING"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PROCRING");
 /// The layout version this build writes and reads.
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 /// Size of the header; the control block starts here.
 pub(crate) const HEADER_LEN: usize = 128;
 
@@ -87,9 +87,10 @@ impl Kind {
     /// What is wrong with `capacity` for this kind, if anything.
     fn capacity_problem(self, capacity: u64) -> Option<String> {
         match self {
-            Kind::Spsc | Kind::Queue | Kind::Pipe if !capacity.is_power_of_two() => {
-                Some(format!("capacity {capacity} is not a power of two"))
+            Kind::Spsc | Kind::Queue if capacity == 0 || capacity > 1 << 40 => {
+                Some(format!("capacity {capacity} is not 1 to 2^40 messages"))
             }
+            Kind::Pipe if !capacity.is_power_of_two() => Some(format!("capacity {capacity} is not a power of two")),
             Kind::Value if capacity != 1 => Some(format!("a value holds 1 element, not {capacity}")),
             _ => None,
         }
@@ -187,7 +188,8 @@ pub(crate) fn data_len(kind: Kind, size: u32, align: u32, capacity: u64) -> Opti
     match kind {
         // A ring slot: its stamp or sequence word, then the message.
         Kind::Spsc | Kind::Queue => {
-            capacity.checked_mul(crate::ring::mpmc::Geometry { size: size as usize, align: align as usize }.stride())
+            let slots = usize::try_from(crate::ring::slots_for(capacity as u64)).ok()?;
+            slots.checked_mul(crate::ring::mpmc::Geometry { size: size as usize, align: align as usize }.stride())
         }
         // A pipe's "element" is a direction: `size` regions of `capacity` bytes.
         Kind::Pipe => capacity.checked_mul(size as usize),

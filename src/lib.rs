@@ -27,9 +27,41 @@
 //!
 //! The layers, invariants and memory orderings are described in
 //! `docs/design.md` of the repository.
+//!
+//! # Message types
+//!
+//! A message in a ring, a queue, a `Value` or an `Array` is any type that is
+//! valid for every bit pattern and holds no pointer: [`Pod`]. Derive it
+//! through procring (no direct dependency on `bytemuck` needed):
+//!
+//! ```
+//! #[derive(Clone, Copy, Debug, PartialEq, procring::Pod, procring::Zeroable)]
+//! #[bytemuck(crate = "procring::bytemuck")]
+//! #[repr(C)]
+//! struct Tick {
+//!     price: f64,
+//!     qty: u32,
+//!     venue: u32,
+//! }
+//!
+//! let (tx, rx) = procring::queue::bounded::<Tick>(8)?;
+//! tx.send(Tick { price: 1.5, qty: 100, venue: 7 })?;
+//! assert_eq!(rx.recv()?.qty, 100);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `#[repr(C)]` with no padding bytes (add explicit fields for it) is what
+//! `Pod` requires. Any `serde` value travels through [`SerdeQueue`] or a
+//! [`Pipe`] instead.
+//!
+//! procring runs on Linux only: it needs POSIX shared memory in
+//! `/dev/shm`, shared futexes and `/proc`.
 #![deny(unsafe_op_in_unsafe_fn)]
 // Under loom only the protocols are built; the segment plumbing is not.
 #![cfg_attr(loom, allow(dead_code))]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("procring runs on Linux only: it needs /dev/shm, shared futexes and /proc");
 
 mod array;
 mod cells;
@@ -42,7 +74,7 @@ mod memory;
 mod mutex;
 mod peer;
 pub mod pipe;
-mod queue;
+pub mod queue;
 #[cfg(not(loom))]
 mod region;
 pub mod ring;
@@ -58,6 +90,14 @@ mod value;
 mod wait;
 
 pub use array::{Array, ArrayGuard};
+/// The `bytemuck` crate, for `#[bytemuck(crate = "procring::bytemuck")]` on
+/// a message type that derives [`Pod`] through procring.
+pub use bytemuck;
+/// A message type: valid for every bit pattern, no pointers (and its
+/// derive). See "Message types" above.
+pub use bytemuck::Pod;
+/// All zeroes is a valid value (and its derive); `Pod` requires it.
+pub use bytemuck::Zeroable;
 #[cfg(not(loom))]
 pub use inspect::{inspect, list, remove, RemoveError, SegmentInfo};
 pub use peer::PeerInfo;
@@ -125,6 +165,14 @@ pub mod __loom {
     #[cfg(loom)]
     pub fn pipe_header(pos: u64, len: u64) -> u64 {
         crate::ring::bytes::loom_header(pos, len)
+    }
+
+    /// A receive from `q` that finds the next message or nothing, without
+    /// the honest `try_recv`'s wait for a send under way that messages are
+    /// queued behind (which has a model of its own).
+    #[cfg(loom)]
+    pub fn try_recv_quick<T: bytemuck::Pod>(q: &crate::Queue<T>) -> Option<T> {
+        q.try_recv_quick()
     }
 
     /// Declares made-up process `pid` dead (it stops; nothing runs for it).

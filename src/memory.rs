@@ -87,6 +87,17 @@ pub(crate) fn check_capacity(
     }
 }
 
+/// Checks the capacity of a slot ring (a queue or an SPSC ring): any bound
+/// from 1 to 2^40 messages (see `ring::slots_for`).
+pub(crate) fn check_bound(capacity: usize) -> Result<u64, crate::CreateError> {
+    let bad = |reason| crate::CreateError::InvalidCapacity { capacity, reason };
+    match capacity {
+        0 => Err(bad("0 would be a rendezvous channel, which procring does not have: at least 1")),
+        c if c as u64 > 1 << 40 => Err(bad("larger than 2^40 messages")),
+        c => Ok(c as u64),
+    }
+}
+
 /// Refuses element types that cannot live in a slot.
 pub(crate) fn check_element<T>() -> Result<(), crate::CreateError> {
     if std::mem::size_of::<T>() == 0 {

@@ -296,11 +296,23 @@ pub(crate) struct Row {
     /// 0, or a claimed position + 1, which may be finished already (see
     /// `ring::mpmc`, "Finished claims stay announced").
     pub(crate) claims: [AtomicU64; CLAIMS],
-    _pad: [u64; 8],
+    /// A queue's live sending (`[SENDERS]`) and receiving (`[RECEIVERS]`)
+    /// handles in this process (see `ring::mpmc`, "Disconnection"). On the
+    /// row's second line, which no fast path writes.
+    pub(crate) ends: [AtomicU32; 2],
+    _pad: [u64; 7],
 }
 
+/// Index of a row's count of sending handles in [`Row::ends`].
+pub(crate) const SENDERS: usize = 0;
+/// Index of a row's count of receiving handles in [`Row::ends`].
+pub(crate) const RECEIVERS: usize = 1;
+
 #[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<Row>() == ROW_LEN);
+const _: () = {
+    assert!(std::mem::size_of::<Row>() == ROW_LEN);
+    assert!(std::mem::offset_of!(Row, ends) == 64);
+};
 
 /// A row as `procring ls` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,12 +344,16 @@ impl Row {
         process_alive(pid, start)
     }
 
-    /// Whether any claim word is set: a claim under way, or a finished one
-    /// nobody has swept yet (a queue sweeps dead rows before attaching).
+    /// Whether any claim word is set (a claim under way, or a finished one
+    /// nobody has swept yet), or handles are counted (a dead process's count
+    /// not yet taken off the queue's): a queue sweeps dead rows before
+    /// attaching.
     fn busy(&self) -> bool {
         // Acquire: pairs with the Release that clears a claim word; a word
-        // seen cleared means its claim's slot was finished before.
+        // seen cleared means its claim's slot was finished before. Relaxed
+        // (`ends`): a dead process counts nothing more.
         self.claims.iter().any(|c| c.load(Ordering::Acquire) != 0)
+            || self.ends.iter().any(|n| n.load(Ordering::Relaxed) != 0)
     }
 
     /// Frees the row of a dead process that has no claims left.

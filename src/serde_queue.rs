@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use crate::error::{CreateError, MessageRecvError, MessageSendError};
 use crate::layout::TypeInfo;
-use crate::queue::{check_capacity, Shared};
-use crate::ring::mpmc::{Claim, Geometry, Stop};
+use crate::queue::{check_capacity, Counted, Shared};
+use crate::ring::mpmc::{Claim, Geometry, Mpmc, Stop};
 use crate::wait::{Limit, Wait};
 
 /// Bytes of the length prefix in a slot.
@@ -35,7 +35,8 @@ const LEN: usize = 4;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct SerdeQueue<T> {
-    shared: Arc<Shared>,
+    /// Counts as a sender (until closed) and a receiver, as a `Queue`.
+    counted: Counted,
     wait: Wait,
     max: usize,
     _t: PhantomData<fn(T) -> T>,
@@ -43,13 +44,19 @@ pub struct SerdeQueue<T> {
 
 impl<T> Clone for SerdeQueue<T> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone(), wait: self.wait, max: self.max, _t: PhantomData }
+        Self { counted: self.counted.clone(), wait: self.wait, max: self.max, _t: PhantomData }
+    }
+}
+
+impl<T> SerdeQueue<T> {
+    fn ring(&self) -> &Mpmc {
+        &self.counted.shared.ring
     }
 }
 
 impl<T> fmt::Debug for SerdeQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SerdeQueue").field("capacity", &self.shared.ring.capacity()).field("max", &self.max).finish()
+        f.debug_struct("SerdeQueue").field("capacity", &self.ring().capacity()).field("max", &self.max).finish()
     }
 }
 
@@ -68,14 +75,15 @@ fn check_max(max_bytes: usize) -> Result<u32, CreateError> {
 
 impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     fn with(shared: Shared, wait: Wait, max: usize) -> Self {
-        Self { shared: Arc::new(shared), wait, max, _t: PhantomData }
+        Self { counted: Counted::new(Arc::new(shared), crate::queue::BOTH_ENDS), wait, max, _t: PhantomData }
     }
 
-    /// An in-process queue of `capacity` slots of `max_bytes` each.
+    /// An in-process queue of at most `capacity` values of up to
+    /// `max_bytes` serialized bytes each.
     ///
     /// # Errors
-    /// [`CreateError::InvalidCapacity`] for a capacity that is not a power of
-    /// two (at least 2) or a `max_bytes` of 0 or over 2^30.
+    /// [`CreateError::InvalidCapacity`] for a capacity of 0 or a
+    /// `max_bytes` of 0 or over 2^30.
     pub fn new(capacity: usize, max_bytes: usize) -> Result<Self, CreateError> {
         let cap = check_capacity(capacity)?;
         check_max(max_bytes)?;
@@ -83,8 +91,8 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         Ok(Self::with(shared, Wait { spin: crate::Options::DEFAULT_SPIN, slice: None }, max_bytes))
     }
 
-    /// Creates a queue in a new segment named `name`: `capacity` slots,
-    /// each holding a value of up to `max_bytes` serialized bytes.
+    /// Creates a queue in a new segment named `name`: at most `capacity`
+    /// values, each of up to `max_bytes` serialized bytes.
     ///
     /// # Errors
     /// As [`crate::Queue::create`], and as [`SerdeQueue::new`].
@@ -139,7 +147,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
 
     /// Messages in the queue (a snapshot).
     pub fn len(&self) -> usize {
-        self.shared.ring.len() as usize
+        self.ring().len() as usize
     }
 
     /// Whether the queue holds no message (a snapshot).
@@ -147,19 +155,39 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         self.len() == 0
     }
 
-    /// Slots in the queue.
+    /// Values the queue holds at most: the capacity it was created with.
     pub fn capacity(&self) -> usize {
-        self.shared.ring.capacity() as usize
+        self.ring().capacity() as usize
     }
 
-    /// Closes the queue for everyone (see [`crate::Queue::close`]).
+    /// This handle sends no more (see [`crate::Queue::close`]); whether
+    /// this call closed it.
     pub fn close(&self) -> bool {
-        self.shared.ring.close()
+        self.counted.stop_sending()
     }
 
-    /// Whether the queue is closed.
+    /// Whether this handle was closed.
     pub fn is_closed(&self) -> bool {
-        self.shared.ring.is_closed()
+        !self.counted.sends()
+    }
+
+    /// Ends the queue for everyone (see [`crate::Queue::shutdown`]);
+    /// whether this call did.
+    pub fn shutdown(&self) -> bool {
+        self.ring().close()
+    }
+
+    /// Whether the queue was shut down.
+    pub fn is_shutdown(&self) -> bool {
+        self.ring().is_closed()
+    }
+
+    /// A claim to send (`Closed` for a closed handle), as `claim`.
+    fn claim_send(&self, claim: impl FnOnce(&Mpmc) -> Result<Claim, Stop>) -> Result<Claim, Stop> {
+        if !self.counted.sends() {
+            return Err(Stop::Closed);
+        }
+        claim(self.ring())
     }
 
     fn encode(&self, value: &T) -> Result<Vec<u8>, MessageSendError> {
@@ -171,7 +199,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     }
 
     fn put(&self, claim: Result<Claim, Stop>, bytes: &[u8]) -> Result<(), MessageSendError> {
-        let ring = &self.shared.ring;
+        let ring = self.ring();
         let pos = claim.map_err(|stop| match stop {
             Stop::NotNow => MessageSendError::Full,
             Stop::Timeout => MessageSendError::Timeout,
@@ -190,7 +218,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     }
 
     fn take(&self, claim: Result<Claim, Stop>) -> Result<T, MessageRecvError> {
-        let ring = &self.shared.ring;
+        let ring = self.ring();
         let pos = claim.map_err(|stop| match stop {
             Stop::NotNow => MessageRecvError::Empty,
             Stop::Timeout => MessageRecvError::Timeout,
@@ -223,7 +251,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// [`MessageSendError::Encode`].
     pub fn try_send(&self, value: &T) -> Result<(), MessageSendError> {
         let bytes = self.encode(value)?;
-        self.put(self.shared.ring.try_claim_send(), &bytes)
+        self.put(self.claim_send(Mpmc::try_claim_send), &bytes)
     }
 
     /// Sends `value`, waiting for room as long as it takes.
@@ -252,7 +280,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
 
     fn send_within(&self, value: &T, limit: Limit) -> Result<(), MessageSendError> {
         let bytes = self.encode(value)?;
-        self.put(self.shared.ring.claim_send(&self.wait, limit), &bytes)
+        self.put(self.claim_send(|ring| ring.claim_send(&self.wait, limit)), &bytes)
     }
 
     /// Receives a value if one is ready now.
@@ -262,7 +290,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// and drained), [`MessageRecvError::Decode`], or
     /// [`MessageRecvError::Corrupt`].
     pub fn try_recv(&self) -> Result<T, MessageRecvError> {
-        self.take(self.shared.ring.try_claim_recv())
+        self.take(self.ring().try_claim_recv())
     }
 
     /// Receives a value, waiting as long as it takes.
@@ -290,6 +318,6 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     }
 
     fn recv_within(&self, limit: Limit) -> Result<T, MessageRecvError> {
-        self.take(self.shared.ring.claim_recv(&self.wait, limit))
+        self.take(self.ring().claim_recv(&self.wait, limit))
     }
 }

@@ -16,6 +16,12 @@ use std::time::Duration;
 pub(crate) use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::Mutex;
+/// A lock for process-local bookkeeping (loom's under `cfg(loom)`, so that
+/// the models see it).
+#[cfg(not(loom))]
+pub(crate) use std::sync::Mutex;
 
 /// One step of a busy wait.
 #[inline]

@@ -61,7 +61,7 @@ fn child_entry() {
                 last[p] = Some(seq);
                 got.push(m);
             }
-            assert!(q.is_closed());
+            assert!(q.is_shutdown());
             let bytes: Vec<u8> = got.iter().flat_map(|m| m.to_le_bytes()).collect();
             std::fs::write(&arg, bytes).unwrap();
         }
@@ -70,7 +70,55 @@ fn child_entry() {
             let q = Queue::<u64>::open(&name).unwrap();
             assert_eq!(q.recv_timeout(Duration::from_secs(60)), Err(RecvTimeoutError::Disconnected));
         }
+        // arg = rounds: the try_recv probe's loop, in its own process.
+        "send-try-recv" => {
+            let q = Queue::<i32>::open(&name).unwrap();
+            let empties = send_try_recv_rounds(&q, arg.parse().unwrap());
+            assert_eq!(empties, 0, "try_recv reported Empty {empties} times with messages queued");
+        }
         other => panic!("unknown child role {other}"),
+    }
+}
+
+/// `rounds` rounds of `send(0); try_recv()`; returns how many receives
+/// said `Empty`. Each round's own message was sent before its receive, so
+/// with every thread doing the same, `Empty` is never honest.
+fn send_try_recv_rounds(q: &Queue<i32>, rounds: u32) -> u32 {
+    let mut empties = 0;
+    for _ in 0..rounds {
+        q.send(0).unwrap();
+        match q.try_recv() {
+            Ok(_) => {}
+            Err(TryRecvError::Empty) => empties += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    empties
+}
+
+#[test]
+fn try_recv_is_never_empty_while_messages_are_queued_four_threads() {
+    let _s = serial();
+    let q = Queue::<i32>::new(4).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let q = q.clone();
+            std::thread::spawn(move || send_try_recv_rounds(&q, 25_000))
+        })
+        .collect();
+    let empties: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(empties, 0, "try_recv reported Empty with messages queued");
+    assert!(q.is_empty());
+}
+
+#[test]
+fn try_recv_is_never_empty_while_messages_are_queued_four_processes() {
+    let _s = serial();
+    let name = SegName::new("queue-try-recv");
+    let _q = Queue::<i32>::create(name.as_str(), 4).unwrap();
+    let mut children: Vec<_> = (0..4).map(|_| spawn_child("send-try-recv", name.as_str(), "10000")).collect();
+    for c in &mut children {
+        assert!(wait_child(c, CHILD_LIMIT).success(), "a child saw Empty with messages queued (or failed)");
     }
 }
 
@@ -177,7 +225,7 @@ fn a_lone_sender_and_receiver_take_the_bias_and_processes_that_join_revoke_it() 
     for p in [&mut p0, &mut p1] {
         assert!(wait_child(p, CHILD_LIMIT).success(), "a producer failed");
     }
-    assert!(q.close());
+    assert!(q.shutdown());
     for c in [&mut first, &mut second] {
         assert!(wait_child(c, CHILD_LIMIT).success(), "a consumer failed");
     }
@@ -199,7 +247,7 @@ fn two_producer_and_two_consumer_processes_deliver_every_message_once_in_order()
     for p in &mut producers {
         assert!(wait_child(p, CHILD_LIMIT).success(), "a producer failed");
     }
-    assert!(q.close());
+    assert!(q.shutdown());
     for c in &mut consumers {
         assert!(wait_child(c, CHILD_LIMIT).success(), "a consumer failed");
     }
@@ -209,14 +257,14 @@ fn two_producer_and_two_consumer_processes_deliver_every_message_once_in_order()
 }
 
 #[test]
-fn close_in_one_process_wakes_a_blocked_recv_in_another() {
+fn shutdown_in_one_process_wakes_a_blocked_recv_in_another() {
     let _serial = serial();
     let name = SegName::new("queue-close");
     let q = Queue::<u64>::create(name.as_str(), 8).unwrap();
     let mut child = spawn_child("blocked-receiver", name.as_str(), "");
     // Give the child time to block; the outcome does not depend on it.
     std::thread::sleep(Duration::from_millis(200));
-    q.close();
+    q.shutdown();
     assert!(wait_child(&mut child, CHILD_LIMIT).success());
 }
 
@@ -272,12 +320,12 @@ fn full_and_empty_edges_hand_values_back() {
 }
 
 #[test]
-fn close_fails_sends_and_drains_before_disconnecting() {
+fn shutdown_fails_sends_and_drains_before_disconnecting() {
     let q = Queue::<u8>::new(4).unwrap();
     q.send(1).unwrap();
     q.send(2).unwrap();
-    assert!(q.close());
-    assert!(!q.close(), "closing twice reports it");
+    assert!(q.shutdown());
+    assert!(!q.shutdown(), "shutting down twice reports it");
     assert_eq!(q.send(3), Err(SendError(3)));
     assert_eq!(q.try_send(3), Err(TrySendError::Disconnected(3)));
     assert_eq!((q.recv(), q.try_recv()), (Ok(1), Ok(2)));
@@ -286,16 +334,46 @@ fn close_fails_sends_and_drains_before_disconnecting() {
 }
 
 #[test]
-fn a_queue_needs_two_slots_and_a_power_of_two() {
+fn a_capacity_of_zero_and_a_zero_sized_type_are_refused() {
     use procring::CreateError;
-    for cap in [0, 1, 3, 6] {
-        assert!(matches!(Queue::<u8>::new(cap), Err(CreateError::InvalidCapacity { .. })), "capacity {cap}");
-    }
+    assert!(matches!(Queue::<u8>::new(0), Err(CreateError::InvalidCapacity { .. })));
+    assert!(matches!(Queue::<u8>::new(usize::MAX), Err(CreateError::InvalidCapacity { .. })));
     assert!(matches!(Queue::<()>::new(2), Err(CreateError::UnsupportedType { .. })));
 }
 
+/// Fills `q` (nobody receiving): exactly `cap` sends fit, the next is
+/// `Full`; one receive makes room for exactly one more; all come out in
+/// order.
+fn holds_exactly(q: &Queue<u64>, cap: usize) {
+    assert_eq!(q.capacity(), cap);
+    for i in 0..cap as u64 {
+        q.try_send(i).unwrap_or_else(|e| panic!("capacity {cap}: send {i}: {e:?}"));
+    }
+    assert!(q.is_full());
+    assert_eq!(q.try_send(99), Err(TrySendError::Full(99)), "capacity {cap}");
+    assert_eq!(q.send_timeout(99, Duration::from_millis(1)), Err(procring::SendTimeoutError::Timeout(99)));
+    assert_eq!(q.try_recv(), Ok(0));
+    q.try_send(cap as u64).unwrap();
+    assert_eq!(q.try_send(99), Err(TrySendError::Full(99)), "capacity {cap}, after one receive");
+    for i in 1..=cap as u64 {
+        assert_eq!(q.try_recv(), Ok(i));
+    }
+    assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+}
+
 #[test]
-fn threads_blocked_on_both_sides_are_woken_by_close() {
+fn any_capacity_is_held_exactly() {
+    for cap in [1, 2, 3, 5, 6, 7, 10, 100, 1000] {
+        holds_exactly(&Queue::<u64>::new(cap).unwrap(), cap);
+        let name = SegName::new("queue-capacity");
+        let q = Queue::<u64>::create(name.as_str(), cap).unwrap();
+        holds_exactly(&q, cap);
+        holds_exactly(&Queue::<u64>::open(name.as_str()).unwrap(), cap);
+    }
+}
+
+#[test]
+fn threads_blocked_on_both_sides_are_woken_by_shutdown() {
     let q = Queue::<u8>::new(2).unwrap();
     q.send(0).unwrap();
     q.send(0).unwrap();
@@ -305,8 +383,8 @@ fn threads_blocked_on_both_sides_are_woken_by_close() {
     let e2 = empty.clone();
     let receiver = std::thread::spawn(move || e2.recv());
     std::thread::sleep(Duration::from_millis(50));
-    q.close();
-    empty.close();
+    q.shutdown();
+    empty.shutdown();
     assert_eq!(sender.join().unwrap(), Err(SendError(1)));
     assert_eq!(receiver.join().unwrap(), Err(RecvError::Disconnected));
 }
@@ -381,7 +459,7 @@ fn four_threads_each_way_lose_and_duplicate_nothing() {
         })
         .collect();
     producers.into_iter().for_each(|p| p.join().unwrap());
-    q.close();
+    q.shutdown();
     let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
     all.sort_unstable();
     let expected: Vec<u64> = (0..4).flat_map(|p| (0..N).map(move |i| msg(p, i))).collect();
@@ -409,8 +487,42 @@ mod serialized {
         assert_eq!(b.recv(), Ok((42, None, "hello".into())));
         assert_eq!(b.try_recv(), Ok((-1, Some(7), String::new())));
         assert_eq!(b.try_recv(), Err(MessageRecvError::Empty));
-        a.close();
+        a.shutdown();
         assert_eq!(b.recv(), Err(MessageRecvError::Disconnected));
+    }
+
+    #[test]
+    fn any_capacity_is_held_exactly() {
+        for cap in [1, 3, 10] {
+            let q = SerdeQueue::<String>::new(cap, 16).unwrap();
+            assert_eq!(q.capacity(), cap);
+            for i in 0..cap {
+                q.try_send(&i.to_string()).unwrap();
+            }
+            assert!(matches!(q.try_send(&"x".to_owned()), Err(MessageSendError::Full)), "capacity {cap}");
+            assert_eq!(q.try_recv(), Ok("0".to_owned()));
+        }
+        assert!(SerdeQueue::<String>::new(0, 16).is_err());
+    }
+
+    #[test]
+    fn try_recv_is_never_empty_while_values_are_queued() {
+        let q = SerdeQueue::<String>::new(4, 32).unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut empties = 0;
+                    for _ in 0..10_000 {
+                        q.send(&"x".to_owned()).unwrap();
+                        empties += u32::from(q.try_recv() == Err(MessageRecvError::Empty));
+                    }
+                    empties
+                })
+            })
+            .collect();
+        let empties: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(empties, 0, "try_recv reported Empty with values queued");
     }
 
     #[test]

@@ -235,7 +235,7 @@ fn missing_names_existing_names_and_bad_names_are_errors() {
     assert!(matches!(Producer::<u64>::create(name.as_str(), 8), Err(CreateError::AlreadyExists(_))));
     assert!(matches!(Producer::<u64>::create("/a/b", 8), Err(CreateError::InvalidName { .. })));
     assert!(matches!(Consumer::<u64>::open(""), Err(OpenError::InvalidName { .. })));
-    assert!(matches!(Producer::<u64>::create("/x", 3), Err(CreateError::InvalidCapacity { .. })));
+    assert!(matches!(Producer::<u64>::create("/x", 1 << 41), Err(CreateError::InvalidCapacity { .. })));
     assert!(matches!(Producer::<u64>::create("/x", 0), Err(CreateError::InvalidCapacity { .. })));
     assert!(matches!(Producer::<()>::create("/x", 8), Err(CreateError::UnsupportedType { .. })));
 }
@@ -281,8 +281,10 @@ fn a_corrupt_header_is_refused_with_what_differs() {
     assert!(matches!(e, OpenError::VersionMismatch { found: 99, .. }), "{e}");
     let e = open_corrupted(OFF_KIND, &77u32.to_le_bytes());
     assert!(matches!(&e, OpenError::Corrupt { what, .. } if what.contains("kind")), "{e}");
+    let e = open_corrupted(OFF_CAPACITY, &0u64.to_le_bytes());
+    assert!(matches!(&e, OpenError::Corrupt { what, .. } if what.contains("capacity 0")), "{e}");
     let e = open_corrupted(OFF_CAPACITY, &12u64.to_le_bytes());
-    assert!(matches!(&e, OpenError::Corrupt { what, .. } if what.contains("power of two")), "{e}");
+    assert!(matches!(&e, OpenError::Corrupt { what, .. } if what.contains("do not match capacity 12")), "{e}");
     let e = open_corrupted(OFF_CAPACITY, &(1u64 << 40).to_le_bytes());
     assert!(matches!(e, OpenError::Corrupt { .. }), "a capacity the file cannot hold: {e}");
     let e = open_corrupted(OFF_TOTAL, &1u64.to_le_bytes());
@@ -431,4 +433,61 @@ fn threads_stream_in_order_in_every_wait_mode() {
         t.join().unwrap().unwrap();
         assert_eq!(rx.recv(), Err(RecvError::Disconnected));
     }
+}
+
+/// Exactly `cap` sends fit in a ring nobody drains; one receive frees one.
+fn holds_exactly(tx: &mut Producer<u64>, rx: &mut Consumer<u64>, cap: usize) {
+    assert_eq!((tx.capacity(), rx.capacity()), (cap, cap));
+    for i in 0..cap as u64 {
+        tx.try_send(i).unwrap_or_else(|e| panic!("capacity {cap}: send {i}: {e:?}"));
+    }
+    assert!(tx.is_full() && rx.is_full());
+    assert_eq!(tx.try_send(99), Err(TrySendError::Full(99)), "capacity {cap}");
+    assert_eq!(rx.try_recv(), Ok(0));
+    tx.try_send(cap as u64).unwrap();
+    assert_eq!(tx.try_send(99), Err(TrySendError::Full(99)), "capacity {cap}, after one receive");
+    for i in 1..=cap as u64 {
+        assert_eq!(rx.try_recv(), Ok(i));
+    }
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+}
+
+#[test]
+fn any_capacity_is_held_exactly() {
+    assert!(matches!(spsc::channel::<u64>(0), Err(CreateError::InvalidCapacity { .. })));
+    for cap in [1, 2, 3, 5, 7, 10, 100, 1000] {
+        let (mut tx, mut rx) = spsc::channel::<u64>(cap).unwrap();
+        holds_exactly(&mut tx, &mut rx, cap);
+        let name = SegName::new("spsc-capacity");
+        let mut tx = Producer::<u64>::create(name.as_str(), cap).unwrap();
+        let mut rx = Consumer::<u64>::open(name.as_str()).unwrap();
+        holds_exactly(&mut tx, &mut rx, cap);
+    }
+}
+
+#[test]
+fn empty_batches_return_zero_at_once() {
+    let (_tx, mut rx) = spsc::channel::<u64>(4).unwrap();
+    assert_eq!(rx.try_recv_batch(&mut []), Ok(0));
+    assert_eq!(rx.recv_batch(&mut []), Ok(0), "an empty batch does not wait");
+    assert_eq!(rx.recv_batch_timeout(&mut [], Duration::from_secs(60)), Ok(0));
+}
+
+#[test]
+fn iteration_ends_when_the_producer_is_gone() {
+    let (mut tx, mut rx) = spsc::channel::<u32>(3).unwrap();
+    let producer = std::thread::spawn(move || (0..50).for_each(|i| tx.send(i).unwrap()));
+    assert_eq!(rx.iter().collect::<Vec<_>>(), (0..50).collect::<Vec<_>>());
+    producer.join().unwrap();
+
+    let (mut tx, mut rx) = spsc::channel::<u32>(8).unwrap();
+    tx.send_batch(&[1, 2]).unwrap();
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+    tx.send(3).unwrap();
+    drop(tx);
+    assert_eq!((&mut rx).into_iter().collect::<Vec<_>>(), [3]);
+    let (mut tx, rx) = spsc::channel::<u32>(8).unwrap();
+    tx.send(4).unwrap();
+    drop(tx);
+    assert_eq!(rx.into_iter().collect::<Vec<_>>(), [4]);
 }

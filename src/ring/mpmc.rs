@@ -9,9 +9,11 @@
 //! Shared state: `tail` (next position to claim for writing), `head` (next
 //! position to claim for reading) and `released` (every position below it
 //! has been read, its slot free for the next lap), `u64` counters that only
-//! grow; and in every slot a sequence word `seq` next to the payload. Slot
-//! `i` serves the positions `i, i + cap, i + 2cap, ...`; its `seq` says
-//! which and in what state:
+//! grow; and in every slot a sequence word `seq` next to the payload. The
+//! ring holds at most `cap` messages (the capacity asked for) in `n =
+//! ring::slots_for(cap)` slots (a power of two, at least 2, at least
+//! `cap`). Slot `i` serves the positions `i, i + n, i + 2n, ...`; its `seq`
+//! says which and in what state:
 //!
 //! | `seq` (without `SKIP`) | the slot, for position `pos` in it |
 //! |------------------------|------------------------------------|
@@ -55,6 +57,30 @@
 //! line, and a consumer that kept up with a stream would otherwise take it
 //! from the producer once per message, just before the producer's next CAS
 //! on it (1×1 8-byte streams: about 10% faster without that).
+//!
+//! **Disconnection:** each side's line also counts the other side's live
+//! handles, as an [`Ends`] word: `tail`'s the receivers (every claim to
+//! send reads it, next to `tail`), `head`'s the senders (read by a
+//! receiver that finds nothing to take). A sender finding no receiver
+//! fails at once; a receiver finding no sender takes what is left and then
+//! reports "closed" once `head` has reached `tail`, as after `close`. A
+//! process counts in ([`Mpmc::attach_end`]) when its first handle of a kind
+//! on this ring appears and out when its last goes (the handles keep a
+//! process-local count). In a segment the process is also counted in its
+//! row ([`crate::peer::Row::ends`]), which is what outlives a killed
+//! process: counting in does the queue's word first and the row second,
+//! counting out the reverse, so the queue's count is never below the rows'
+//! sum, and "none left" read from it is true. A thorough check
+//! (a waiter's, or a `try_` call's now and then) takes each dead process's
+//! row count off the queue's ([`Mpmc::settle_ends`]: a swap, so once), and
+//! when the count still says some but no live row counts any, and no
+//! handle came or went during that look (the word's change number), the
+//! count was left too high by a process killed between its two counts and
+//! is set to none. The handle that takes a count to none wakes the other
+//! side's sleepers (the eventcount's publishing store is the count's).
+//!
+//! **Invariant:** the queue's count of a kind is at least the number of
+//! live handles of that kind; it reaches 0 only when none is left.
 //!
 //! **Skip:** bit 62 of `seq` (`SKIP`) on a published slot means "no message":
 //! a producer that claimed a slot for zero-copy writing and dropped the guard
@@ -298,7 +324,8 @@ pub(crate) mod offsets {
 
 /// A claim position (`tail` or `head`) and its side's bias, on one line:
 /// the bias owner reads the bias on every claim, next to the position it
-/// writes.
+/// writes; and the other side's live handles, which this side's claims
+/// read (see "Disconnection").
 #[repr(C)]
 #[derive(Debug)]
 struct Side {
@@ -306,11 +333,58 @@ struct Side {
     /// [`FREE`], [`SHARED`], an owner's id, or [`REVOKING`] and the
     /// revoker's id (see "Biased claims").
     bias: AtomicU64,
+    /// An [`Ends`] word: on `tail`'s line the receivers, on `head`'s the
+    /// senders.
+    ends: AtomicU64,
 }
 
 impl Side {
     fn new() -> Self {
-        Self { pos: AtomicU64::new(0), bias: AtomicU64::new(FREE) }
+        Self { pos: AtomicU64::new(0), bias: AtomicU64::new(FREE), ends: AtomicU64::new(0) }
+    }
+}
+
+/// One of a queue's two kinds of handle (a `Queue` is both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Sender,
+    Receiver,
+}
+
+impl End {
+    /// The index of this kind's count in a row's `ends`.
+    fn row_index(self) -> usize {
+        match self {
+            End::Sender => crate::peer::SENDERS,
+            End::Receiver => crate::peer::RECEIVERS,
+        }
+    }
+}
+
+/// A count of live handles of one kind, packed in a `u64`: the count in
+/// the low 32 bits, and in the high 32 a change number that every update
+/// bumps (wrapping), so that a look at the rows can tell whether any
+/// handle came or went meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ends(u64);
+
+impl Ends {
+    const CHANGE: u64 = 1 << 32;
+
+    fn count(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// What to add to the word to change the count by `delta` (the count
+    /// stays within 32 bits: `delta` never takes it below 0).
+    fn delta(delta: i64) -> u64 {
+        debug_assert!(delta.unsigned_abs() < Self::CHANGE);
+        Self::CHANGE.wrapping_add(delta as u64)
+    }
+
+    /// The word with the count set to none, as a change.
+    fn none(self) -> Self {
+        Self((self.0 & !(Self::CHANGE - 1)).wrapping_add(Self::CHANGE))
     }
 }
 
@@ -471,8 +545,9 @@ pub(crate) struct Slots {
 
 #[cfg(loom)]
 impl Slots {
-    pub(crate) fn new_loom(cap: u64) -> Self {
-        let slots = (0..cap)
+    /// The slots of a ring holding `bound` messages.
+    pub(crate) fn new_loom(bound: u64) -> Self {
+        let slots = (0..super::slots_for(bound))
             .map(|_| LoomSlot { seq: AtomicU64::new(0), data: crate::sync::UnsafeCell::new([0; LOOM_WORDS]) })
             .collect();
         Self { slots }
@@ -538,6 +613,9 @@ pub(crate) struct Mpmc {
     ctl: NonNull<Control>,
     slots: Slots,
     mask: u64,
+    /// Messages the ring holds at most (at most `mask + 1`): what a sender's
+    /// room is measured against.
+    bound: u64,
     barrier: Barrier,
     /// The segment's attachment table and this process's row in it; `None`
     /// for a queue within one process (no process can die under it).
@@ -563,6 +641,9 @@ struct RoomView {
     /// nothing more.
     #[cfg(not(loom))]
     pacer: AtomicU64,
+    /// Zero-copy send guards of this process not yet committed or dropped
+    /// (see [`Mpmc::settle_recv`]).
+    reservations: AtomicU64,
 }
 
 /// A producer's reread of `released` that finds room for fewer than this
@@ -815,22 +896,24 @@ impl Drop for Claims {
 
 impl Mpmc {
     /// # Safety
-    /// `ctl` points to an initialised control block and `slots` to the ring's
-    /// `cap` slots (a power of two), both valid while this value is used.
+    /// `ctl` points to an initialised control block and `slots` to the
+    /// ring's `slots_for(bound)` slots, both valid while this value is used.
     pub(crate) unsafe fn new(
         ctl: NonNull<Control>,
         slots: Slots,
-        cap: u64,
+        bound: u64,
         barrier: Barrier,
         claims: Option<Claims>,
     ) -> Self {
-        debug_assert!(cap.is_power_of_two() && cap >= 2);
+        debug_assert!(bound >= 1);
         let biased = claims.is_some() && (cfg!(loom) || barrier == Barrier::Asymmetric);
-        Self { ctl, slots, mask: cap - 1, barrier, claims, biased, room: Default::default() }
+        let mask = super::slots_for(bound) - 1;
+        Self { ctl, slots, mask, bound, barrier, claims, biased, room: Default::default() }
     }
 
     /// Writes the initial sequence words: no slot is published.
     pub(crate) fn init_slots(&self) {
+        // The slots, not the bound: every slot starts unpublished.
         for i in 0..=self.mask {
             self.slots.seq(i as usize).store(0, Ordering::Relaxed);
         }
@@ -848,7 +931,7 @@ impl Mpmc {
     }
 
     pub(crate) fn capacity(&self) -> u64 {
-        self.mask + 1
+        self.bound
     }
 
     /// Messages in the ring (a snapshot).
@@ -903,14 +986,133 @@ impl Mpmc {
         prev & CLOSED == 0
     }
 
+    /// The count word of handles of kind `end` (see "Disconnection").
+    #[inline(always)]
+    fn ends(&self, end: End) -> &AtomicU64 {
+        match end {
+            End::Sender => &self.ctl().head.ends,
+            End::Receiver => &self.ctl().tail.ends,
+        }
+    }
+
+    /// Counts this process in as having a handle of kind `end`: in the
+    /// queue's word, then in this process's row.
+    pub(crate) fn attach_end(&self, end: End) {
+        // Relaxed (both): a handle that arrives publishes nothing; the
+        // order of the two counts is program order in this thread, and a
+        // sweep only takes a row's count off after seeing its process dead.
+        self.ends(end).fetch_add(Ends::delta(1), Ordering::Relaxed);
+        if let Some(c) = &self.claims {
+            c.mine().ends[end.row_index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts this process out as having a handle of kind `end`: in its
+    /// row, then in the queue's word; the last one anywhere wakes the other
+    /// side.
+    pub(crate) fn detach_end(&self, end: End) {
+        if let Some(c) = &self.claims {
+            // Relaxed: as in `attach_end`.
+            c.mine().ends[end.row_index()].fetch_sub(1, Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire load in `none_left`, so a receiver
+        // that finds no sender left sees every message they sent.
+        let before = Ends(self.ends(end).fetch_add(Ends::delta(-1), Ordering::Release));
+        if before.count() == 1 {
+            self.wake_the_other_side(end);
+        }
+    }
+
+    /// Wakes whoever waits on the handles of kind `end`: receivers, to
+    /// drain and see no sender left; senders, to see no receiver left.
+    fn wake_the_other_side(&self, end: End) {
+        #[cfg(procring_bug = "ends_without_wake")]
+        return;
+        #[allow(unreachable_code)]
+        match end {
+            End::Sender => self.ctl().not_empty.notify(self.barrier),
+            End::Receiver => self.ctl().not_full.notify(self.barrier),
+        }
+    }
+
+    /// Whether the queue's count says no handle of kind `end` is left
+    /// (true, when it says so: see "Disconnection").
+    #[inline(always)]
+    fn none_left(&self, end: End) -> bool {
+        // Acquire: pairs with the Release in `detach_end` (and the sweeps).
+        Ends(self.ends(end).load(Ordering::Acquire)).count() == 0
+    }
+
+    /// A thorough check of the handles of kind `end`: takes dead processes'
+    /// counts off the queue's, and sets a count that no live row backs to
+    /// none. Returns whether none is left.
+    pub(crate) fn settle_ends(&self, end: End) -> bool {
+        if self.none_left(end) {
+            return true;
+        }
+        // Within one process the count is exact.
+        let Some(c) = &self.claims else { return false };
+        let rows = c.table.rows();
+        self.sweep_ends(rows);
+        // Acquire: as in `none_left`.
+        let before = Ends(self.ends(end).load(Ordering::Acquire));
+        if before.count() == 0 {
+            return true;
+        }
+        let i = end.row_index();
+        // Relaxed: the change number below tells whether the rows changed.
+        if rows.iter().any(|r| r.ends[i].load(Ordering::Relaxed) != 0 && r.alive()) {
+            return false;
+        }
+        // No live row counts one, and no handle came or went meanwhile (a
+        // CAS from the word read before the look): the count is a dead
+        // process's that never reached its row. AcqRel: as a detach.
+        let fixed = self.ends(end).compare_exchange(before.0, before.none().0, Ordering::AcqRel, Ordering::Acquire);
+        if fixed.is_ok() {
+            self.wake_the_other_side(end);
+        }
+        fixed.is_ok()
+    }
+
+    /// Takes the handle counts of dead processes' rows off the queue's
+    /// counts, each once (a swap of the row's count to 0).
+    fn sweep_ends(&self, rows: &[Row]) {
+        for row in rows {
+            // Relaxed: a dead process's counts change no more.
+            if row.ends.iter().all(|n| n.load(Ordering::Relaxed) == 0) || row.pid().is_none() || row.alive() {
+                continue;
+            }
+            for end in [End::Sender, End::Receiver] {
+                let n = row.ends[end.row_index()].swap(0, Ordering::Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                // Release: as in `detach_end`.
+                let before = Ends(self.ends(end).fetch_add(Ends::delta(-i64::from(n)), Ordering::Release));
+                if before.count() <= n {
+                    self.wake_the_other_side(end);
+                }
+            }
+        }
+    }
+
     /// Claims a free slot for writing, if there is one now; every so often
-    /// when there is none, first resolves a dead process's claim.
+    /// when there is none, first resolves a dead process's claim and takes
+    /// dead receivers off the count.
     #[inline(always)]
     pub(crate) fn try_claim_send(&self) -> Result<Claim, Stop> {
         match self.claim_send_now() {
-            Err(Stop::NotNow) if self.now_and_then() && self.recover() => self.claim_send_now(),
+            Err(Stop::NotNow) if self.now_and_then() && self.look_into_the_dead(End::Receiver) => self.claim_send_now(),
             other => other,
         }
+    }
+
+    /// A thorough look for what dead processes left that holds up a claim
+    /// (see [`Mpmc::recover`] and [`Mpmc::settle_ends`]): whether a new try
+    /// may now succeed or find the other side gone.
+    fn look_into_the_dead(&self, other: End) -> bool {
+        // Both, whatever the first finds.
+        self.recover() | self.settle_ends(other)
     }
 
     /// Claims a free slot for writing, if there is one now.
@@ -1113,6 +1315,9 @@ impl Mpmc {
     #[inline(always)]
     fn claim_send_announcing<'a>(&'a self, word: &mut Option<&'a AtomicU64>) -> Result<u64, Stop> {
         let ctl = self.ctl();
+        if self.none_left(End::Receiver) {
+            return Err(Stop::Closed);
+        }
         let mut tail = ctl.tail.pos.load(Ordering::Relaxed);
         loop {
             if tail & CLOSED != 0 {
@@ -1133,9 +1338,10 @@ impl Mpmc {
         }
     }
 
-    /// Whether position `tail`'s slot is free: its previous lap's position
-    /// (`tail - cap`) is below `released`. Uses this process's copy of
-    /// `released` while that says so; else rereads it.
+    /// Whether position `tail` may be claimed: fewer than `cap` positions
+    /// before it are unreleased (so its slot's previous lap, `n >= cap`
+    /// positions back, is free too). Uses this process's copy of `released`
+    /// while that says so; else rereads it.
     #[inline(always)]
     fn room_at(&self, tail: u64) -> bool {
         // Acquire: pairs with the Release store of the thread of this
@@ -1246,12 +1452,86 @@ impl Mpmc {
     /// Claims a published slot for reading, if there is one now (slots
     /// published without a message are released and passed over); every so
     /// often when there is none, first resolves a dead process's claim.
+    /// `NotNow` only if the ring was empty at some instant of the call (see
+    /// [`Mpmc::settle_recv`]).
     #[inline(always)]
     pub(crate) fn try_claim_recv(&self) -> Result<Claim, Stop> {
-        match self.claim_recv_now() {
-            Err(Stop::NotNow) if self.now_and_then() && self.recover() => self.claim_recv_now(),
+        match self.claim_recv_quick() {
+            Err(Stop::NotNow) => self.settle_recv(),
             other => other,
         }
+    }
+
+    /// As [`Mpmc::try_claim_recv`], but `NotNow` also while the next
+    /// position is claimed and not yet published, whatever is queued behind
+    /// it: for callers that look again anyway (a blocking receive's first
+    /// try, the rest of a batch).
+    #[inline(always)]
+    pub(crate) fn claim_recv_quick(&self) -> Result<Claim, Stop> {
+        match self.claim_recv_now() {
+            Err(Stop::NotNow) if self.now_and_then() && self.look_into_the_dead(End::Sender) => self.claim_recv_now(),
+            other => other,
+        }
+    }
+
+    /// The end of a `try_` receive that found the next slot unpublished.
+    /// Reporting empty then is honest only if nothing is queued: a sender
+    /// may have claimed the next position and not yet published it while
+    /// later senders have published theirs, and a crossbeam user expects
+    /// those messages. So unless the queue is empty now
+    /// ([`Mpmc::queued_behind_a_send`]), wait on `not_empty` (which every
+    /// publish notifies) for the claim at `head` to be published, or its dead
+    /// claimer's claim to be recovered, and claim again. A zero-copy
+    /// reservation of this process may be that claim and be kept by this
+    /// very thread, so with one outstanding the wait is not made (empty, as
+    /// before).
+    #[cold]
+    #[inline(never)]
+    fn settle_recv(&self) -> Result<Claim, Stop> {
+        if !self.queued_behind_a_send() {
+            return Err(Stop::NotNow);
+        }
+        // A live sender publishes within nanoseconds unless it lost its
+        // core: spin for that, then sleep (in slices, in a segment, to look
+        // into a dead claimer's claim).
+        let wait = Wait { spin: SETTLE_SPIN, slice: self.claims.as_ref().map(|_| Wait::PEER_SLICE) };
+        let outcome = self.ctl().not_empty.wait_until(self.barrier, &wait, None, |thorough| {
+            if thorough {
+                self.recover();
+            }
+            match self.claim_recv_now() {
+                Err(Stop::NotNow) if self.queued_behind_a_send() => None,
+                other => Some(other),
+            }
+        });
+        outcome.unwrap_or(Err(Stop::NotNow))
+    }
+
+    /// Whether a message is queued behind a claim still under way at `head`
+    /// (and no reservation of this process's may be that claim). If not,
+    /// the queue was empty at the read of `tail`.
+    fn queued_behind_a_send(&self) -> bool {
+        let ctl = self.ctl();
+        let head = ctl.head.pos.load(Ordering::Relaxed);
+        // Acquire: pairs with the producers' Release CAS of `tail`, for the
+        // claims' announcements (`recover` reads them).
+        let tail = ctl.tail.pos.load(Ordering::Acquire) & !CLOSED;
+        // Relaxed: process-local; a reservation counted is one whose claim
+        // this thread may be waiting on.
+        tail > head && self.published_in(head, tail) && self.room.reservations.load(Ordering::Relaxed) == 0
+    }
+
+    /// Whether any position in `from..to` (all claimed by senders) has been
+    /// published, read or not. If none has, each was unpublished when it was
+    /// read, and so at the earlier read of `tail`: no message was queued
+    /// then.
+    fn published_in(&self, from: u64, to: u64) -> bool {
+        // Positions beyond a lap are not claimed (tail - released <= cap).
+        (from..to.min(from + self.capacity())).any(|pos| {
+            // Acquire: pairs with `publish`; only the value matters here.
+            let seq = self.slots.seq(self.idx(pos)).load(Ordering::Acquire);
+            seq & !(SKIP | DONE) > pos
+        })
     }
 
     /// Claims a published slot for reading, if there is one now.
@@ -1288,15 +1568,18 @@ impl Mpmc {
             } else if diff < 0 {
                 // Not published yet: empty, or a producer is still writing
                 // it. Either way there is nothing to take now, unless the
-                // queue is closed: only then look at `tail` (see "Close").
-                if !self.closed_flag() {
+                // queue is closed or has no sender left: only then look at
+                // `tail` (see "Close").
+                let orphaned = self.none_left(End::Sender);
+                if !orphaned && !self.closed_flag() {
                     return Err(Stop::NotNow);
                 }
-                // Acquire: pairs with `close`.
+                // Acquire: pairs with `close`, and (after the Acquire load
+                // of the senders' count) carries every claim of theirs.
                 let tail = ctl.tail.pos.load(Ordering::Acquire);
                 if tail & !CLOSED == head {
                     // Truly empty: nothing claimed that is not consumed.
-                    return Err(if tail & CLOSED != 0 { Stop::Closed } else { Stop::NotNow });
+                    return Err(if orphaned || tail & CLOSED != 0 { Stop::Closed } else { Stop::NotNow });
                 }
                 // A producer claimed `head` and is still writing it (or `head`
                 // moved on): look again, or report empty for now.
@@ -1324,6 +1607,21 @@ impl Mpmc {
         if let Some(c) = &self.claims {
             c.hold(claim.word);
         }
+    }
+
+    /// Marks `claim`, a send claim, as held by a zero-copy guard until
+    /// [`Mpmc::publish_held`].
+    pub(crate) fn hold_send(&self, claim: Claim) {
+        self.hold(claim);
+        // Relaxed: see `settle_recv`.
+        self.room.reservations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Publishes a claim held by [`Mpmc::hold_send`], as [`Mpmc::publish`].
+    pub(crate) fn publish_held(&self, claim: Claim, commit: bool) {
+        self.publish(claim, commit);
+        // Relaxed: see `settle_recv`.
+        self.room.reservations.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Releases a slot this handle has read, for the next lap's producer.
@@ -1373,8 +1671,8 @@ impl Mpmc {
     /// Resolves claims whose process died where they block the queue: a
     /// producer's unpublished claim at `head` (consumers wait on it), a
     /// consumer's unreleased claim at `released` (producers wait on it).
-    /// Then clears dead processes' resolved claim words, so that their rows
-    /// can be reused. Returns whether it resolved a claim.
+    /// Then clears dead processes' resolved claim words and handle counts,
+    /// so that their rows can be reused. Returns whether it resolved a claim.
     pub(crate) fn recover(&self) -> bool {
         let Some(c) = &self.claims else { return false };
         let ctl = self.ctl();
@@ -1434,6 +1732,7 @@ impl Mpmc {
     /// table full of dead processes' rows (whose owned words still
     /// announce their last, finished claims) has rows to free.
     pub(crate) fn sweep(&self, rows: &[Row]) {
+        self.sweep_ends(rows);
         for row in rows {
             if row.pid().is_none() || row.alive() {
                 continue;
@@ -1525,7 +1824,12 @@ impl Mpmc {
                 return None;
             }
             match self.claim_send_now() {
-                Err(Stop::NotNow) if thorough && self.recover() => self.claim_send_now().ok().map(Ok),
+                Err(Stop::NotNow) if thorough && self.look_into_the_dead(End::Receiver) => {
+                    match self.claim_send_now() {
+                        Err(Stop::NotNow) => None,
+                        other => Some(other),
+                    }
+                }
                 Err(Stop::NotNow) => None,
                 other => Some(other),
             }
@@ -1536,7 +1840,7 @@ impl Mpmc {
     /// Claims a published slot for reading, waiting until `deadline`.
     #[inline(always)]
     pub(crate) fn claim_recv(&self, wait: &Wait, limit: Limit) -> Result<Claim, Stop> {
-        match self.try_claim_recv() {
+        match self.claim_recv_quick() {
             Err(Stop::NotNow) => self.wait_recv(wait, limit.deadline()),
             other => other,
         }
@@ -1547,7 +1851,10 @@ impl Mpmc {
     fn wait_recv(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
         let outcome =
             self.ctl().not_empty.wait_until(self.barrier, wait, deadline, |thorough| match self.claim_recv_now() {
-                Err(Stop::NotNow) if thorough && self.recover() => self.claim_recv_now().ok().map(Ok),
+                Err(Stop::NotNow) if thorough && self.look_into_the_dead(End::Sender) => match self.claim_recv_now() {
+                    Err(Stop::NotNow) => None,
+                    other => Some(other),
+                },
                 Err(Stop::NotNow) => None,
                 other => Some(other),
             });
@@ -1610,6 +1917,11 @@ fn pause(spins: u32) {
     let _ = spins;
 }
 
+/// Spin steps a `try_` receive spends waiting for a send under way that a
+/// queued message waits behind, before it sleeps (under loom none: a
+/// model's spins are scheduling points).
+const SETTLE_SPIN: u32 = if cfg!(loom) { 0 } else { 1 << 12 };
+
 /// A sender waiting for room rereads `released` every this many spin steps
 /// (under loom, every step: a model's spins are scheduling points).
 const LOOK_EVERY: u32 = if cfg!(loom) { 1 } else { 32 };
@@ -1657,7 +1969,7 @@ pub mod claims_model {
     // SAFETY: as above.
     unsafe impl Sync for Shared {}
 
-    /// A queue of capacity `cap` (a power of two, at least 2) with room for
+    /// A queue of capacity `cap` (at least 1) with room for
     /// `processes` attached processes.
     pub fn queue(cap: u64, processes: usize) -> Arc<Shared> {
         let shared = Shared {
@@ -1717,6 +2029,43 @@ pub mod claims_model {
             p.end();
         }
 
+        /// As [`Process::attach`], counting as a sender and/or a receiver
+        /// (see "Disconnection").
+        pub fn attach_ends(shared: &Arc<Shared>, pid: u32, sender: bool, receiver: bool) -> Self {
+            let p = Self::attach(shared, pid);
+            for (yes, end) in [(sender, End::Sender), (receiver, End::Receiver)] {
+                if yes {
+                    p.ring.attach_end(end);
+                }
+            }
+            p
+        }
+
+        /// Receives until the queue is disconnected (no sender left in a
+        /// live process) and drained, looking into dead processes whenever
+        /// it finds nothing; returns what it received.
+        pub fn recv_until_disconnected(&self) -> Vec<u64> {
+            let mut got = Vec::new();
+            loop {
+                match self.ring.claim_recv_now() {
+                    Ok(claim) => {
+                        let p = self.ring.payload_ref(claim);
+                        // SAFETY: a claimed slot's payload of LOOM_WORDS words.
+                        got.push(unsafe { p.ptr.cast::<u64>().read() });
+                        p.end();
+                        self.ring.release(claim);
+                    }
+                    Err(Stop::NotNow) => {
+                        if !self.ring.look_into_the_dead(End::Sender) {
+                            loom::thread::yield_now();
+                        }
+                    }
+                    Err(Stop::Closed) => return got,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        }
+
         /// Sends `value` in all of a slot's words, if there is room now.
         pub fn try_send(&self, value: u64) -> bool {
             let Ok(claim) = self.ring.claim_send_now() else { return false };
@@ -1768,9 +2117,9 @@ pub mod claims_model {
             self.die();
         }
 
-        /// Dies: a dead process runs no destructors (its claim words stay
-        /// as they are).
-        fn die(self) {
+        /// Dies: a dead process runs no destructors (its claim words and
+        /// handle counts stay as they are).
+        pub fn die(self) {
             crate::peer::loom_kill(self.pid);
             std::mem::forget(self);
         }

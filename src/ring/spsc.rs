@@ -182,6 +182,9 @@ struct Ring<T> {
     ctl: NonNull<Control>,
     slots: NonNull<Slot<T>>,
     mask: u64,
+    /// Messages the ring holds at most (at most `mask + 1`, see
+    /// `ring::slots_for`): what the producer's room is measured against.
+    bound: u64,
     barrier: Barrier,
     wait: Wait,
     _memory: Memory<T>,
@@ -198,8 +201,8 @@ impl<T> Ring<T> {
 
     #[inline(always)]
     fn slot(&self, pos: u64) -> &Slot<T> {
-        // SAFETY: the index is masked to `0..capacity`, `slots` points to
-        // `capacity` slots in `_memory` (alive as long as `self`), and a slot
+        // SAFETY: the index is masked to `0..=mask`, `slots` points to
+        // `mask + 1` slots in `_memory` (alive as long as `self`), and a slot
         // is an atomic and an `UnsafeCell`, so sharing it is sound.
         unsafe { &*self.slots.as_ptr().add((pos & self.mask) as usize) }
     }
@@ -223,7 +226,7 @@ impl<T> Ring<T> {
 
     #[inline(always)]
     fn capacity(&self) -> u64 {
-        self.mask + 1
+        self.bound
     }
 
     fn len(&self) -> usize {
@@ -242,15 +245,16 @@ impl<T> Ring<T> {
 
 fn check_shape<T>(capacity: usize) -> Result<u64, CreateError> {
     crate::memory::check_element::<T>()?;
-    crate::memory::check_capacity(capacity, 1, 1 << 40, "a ring needs at least one slot")
+    crate::memory::check_bound(capacity)
 }
 
 /// Creates an in-process ring: both ends in this process, memory on the heap.
 /// Useful between threads, in tests, and as the ring that loom models run.
 ///
 /// # Errors
-/// [`CreateError::InvalidCapacity`] unless `capacity` is a power of two (at
-/// least 1), [`CreateError::UnsupportedType`] for a zero-sized `T`.
+/// [`CreateError::InvalidCapacity`] for a capacity of 0 (any other up to
+/// 2^40 is held exactly), [`CreateError::UnsupportedType`] for a zero-sized
+/// `T`.
 ///
 /// # Examples
 /// ```
@@ -261,23 +265,25 @@ fn check_shape<T>(capacity: usize) -> Result<u64, CreateError> {
 /// ```
 pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
     let cap = check_shape::<T>(capacity)?;
-    let heap = Arc::new(Heap { ctl: Control::new(), slots: (0..cap).map(|_| Slot::new()).collect() });
+    let slots = super::slots_for(cap);
+    let heap = Arc::new(Heap { ctl: Control::new(), slots: (0..slots).map(|_| Slot::new()).collect() });
     #[cfg(not(loom))]
     let barrier = if crate::sync::register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
     #[cfg(loom)]
     let barrier = Barrier::Symmetric;
-    let (p, c) = (heap_ring(&heap, barrier), heap_ring(&heap, barrier));
+    let (p, c) = (heap_ring(&heap, cap, barrier), heap_ring(&heap, cap, barrier));
     // Fresh slots: both attaches succeed.
     let _ = heap.ctl.peers.producer.attach(Identity::local());
     let _ = heap.ctl.peers.consumer.attach(Identity::local());
     Ok((Producer::new(p), Consumer::new(c)))
 }
 
-fn heap_ring<T>(heap: &Arc<Heap<T>>, barrier: Barrier) -> Ring<T> {
+fn heap_ring<T>(heap: &Arc<Heap<T>>, bound: u64, barrier: Barrier) -> Ring<T> {
     Ring {
         ctl: NonNull::from(&heap.ctl),
         slots: NonNull::new(heap.slots.as_ptr().cast_mut()).expect("a boxed slice is never null"),
         mask: heap.slots.len() as u64 - 1,
+        bound,
         barrier,
         wait: Wait { spin: DEFAULT_SPIN, slice: None },
         _memory: Memory::Heap(heap.clone()),
@@ -382,7 +388,7 @@ impl<T: Pod> Producer<T> {
         self.len() == self.capacity()
     }
 
-    /// Slots in the ring.
+    /// Messages the ring holds at most: the capacity it was created with.
     pub fn capacity(&self) -> usize {
         self.ring.capacity() as usize
     }
@@ -954,7 +960,7 @@ impl<T: Pod> Consumer<T> {
         self.len() == self.capacity()
     }
 
-    /// Slots in the ring.
+    /// Messages the ring holds at most: the capacity it was created with.
     pub fn capacity(&self) -> usize {
         self.ring.capacity() as usize
     }
@@ -1158,6 +1164,9 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::try_recv`].
     pub fn try_recv_batch(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
+        if out.is_empty() {
+            return Ok(0);
+        }
         match Self::poll(&self.ring, self.head, &mut self.tail_view, out.len() as u64, false) {
             None => Err(TryRecvError::Empty),
             Some(Err(e)) => Err(e.into()),
@@ -1171,6 +1180,9 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::recv`].
     pub fn recv_batch(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        if out.is_empty() {
+            return Ok(0);
+        }
         match self.wait_ready(out.len() as u64, Limit::Never) {
             Ok(ready) => Ok(self.read_batch(ready, out)),
             Err(RecvTimeoutError::Corrupt(w)) => Err(RecvError::Corrupt(w)),
@@ -1183,8 +1195,87 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::recv_timeout`].
     pub fn recv_batch_timeout(&mut self, out: &mut [T], timeout: Duration) -> Result<usize, RecvTimeoutError> {
+        if out.is_empty() {
+            return Ok(0);
+        }
         let ready = self.wait_ready(out.len() as u64, Limit::After(timeout))?;
         Ok(self.read_batch(ready, out))
+    }
+}
+
+impl<T: Pod> Consumer<T> {
+    /// A blocking iterator over received messages; it ends once the
+    /// producer is gone and the ring is drained.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = procring::spsc::channel::<u32>(4)?;
+    /// std::thread::spawn(move || (0..10).for_each(|i| tx.send(i).unwrap()));
+    /// assert_eq!(rx.iter().sum::<u32>(), 45);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&mut self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// An iterator over the messages ready now; it ends at the first
+    /// receive that would wait.
+    pub fn try_iter(&mut self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+}
+
+/// A blocking iterator over a [`Consumer`]'s messages ([`Consumer::iter`]).
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a mut Consumer<T>,
+}
+
+impl<T: Pod> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// An iterator over the messages ready now ([`Consumer::try_iter`]).
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    rx: &'a mut Consumer<T>,
+}
+
+impl<T: Pod> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// A blocking iterator that owns its [`Consumer`].
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Consumer<T>,
+}
+
+impl<T: Pod> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T: Pod> IntoIterator for &'a mut Consumer<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T: Pod> IntoIterator for Consumer<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
     }
 }
 
@@ -1260,7 +1351,8 @@ mod named {
         Ring {
             ctl: region.ctl().cast(),
             slots: region.data().cast(),
-            mask: region.capacity - 1,
+            mask: crate::ring::slots_for(region.capacity) - 1,
+            bound: region.capacity,
             barrier: region.barrier,
             wait: Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) },
             _memory: Memory::Segment(region.into_memory()),
@@ -1411,7 +1503,7 @@ mod tests {
         // `tail` says empty; the producer is gone, so the consumer looks
         // again, at the stamp, and finds the message.
         assert_eq!(rx.try_recv(), Ok(7));
-        let mut tx = Producer::new(heap_ring(&heap, Barrier::Symmetric));
+        let mut tx = Producer::new(heap_ring(&heap, 4, Barrier::Symmetric));
         assert_eq!(tx.tail, 1);
         tx.send(8).unwrap();
         assert_eq!(rx.try_recv(), Ok(8));

@@ -854,7 +854,7 @@ fn queue_pingpong<const N: usize>(
     let mut rx = Queue::<Msg<N>>::create_with(&format!("/{name}-b"), 64, &opts)?;
     let child = spawn_peer(plan, Transport::Queue, m, Kind::PingPong, N, name)?;
     ring_pingpong(&mut tx, &mut rx, total, timed)?;
-    tx.close(); // the peer drains, sees the close and exits
+    tx.shutdown(); // the peer drains, sees the close and exits
     finish(child)
 }
 
@@ -928,7 +928,7 @@ fn queue_stream_2x2<const N: usize>(plan: &Plan) -> Result<Throughput, Error> {
         sent += out.trim().parse::<u64>().map_err(|e| format!("producer's count {out:?}: {e}"))?;
     }
     let end = Instant::now();
-    q.close();
+    q.shutdown();
     let (mut received, mut disorder, mut first) = (0, 0, None::<Instant>);
     for c in consumers {
         let (r, d, f) = c.join().map_err(|_| "a consumer thread panicked")??;
@@ -1185,7 +1185,7 @@ fn queue_send<const N: usize>(a: &PeerArgs, m: Mode, run_for: Duration) -> Resul
     let mut tx = Queue::<Msg<N>>::open_with(&format!("/{}-a", a.name), &ring_options(m, a.spin))?;
     let sent = ring_send(&mut tx, a.producer, run_for)?;
     if a.producers == 1 {
-        tx.close(); // the only producer: the stream ends here
+        tx.shutdown(); // the only producer: the stream ends here
     } else {
         println!("{sent}"); // the driver closes the queue and counts
     }

@@ -1,0 +1,270 @@
+//! Queues of `Pod` values between any number of processes (and threads),
+//! on the MPMC ring ([`crate::ring::mpmc`]), in two shapes:
+//!
+//! - crossbeam's: [`Sender`] and [`Receiver`] ([`bounded`] in a process,
+//!   [`create`] for a named queue, `Sender::open`/`Receiver::open` in any
+//!   process). When every sender in every process is gone (dropped, or its
+//!   process died), receivers drain the queue and then get
+//!   `Disconnected`; when every receiver is gone, sends fail at once and
+//!   hand their value back.
+//! - Python's: [`Queue`], one handle that sends and receives, as
+//!   `multiprocessing.Queue`. `close()` is Python's (this handle sends no
+//!   more) and `shutdown()` is Python 3.13's (the queue ends for everyone).
+//!
+//! A handle is cheap to clone within a process; another process opens the
+//! queue by name. Handles are counted in the segment per process, so a
+//! process that dies stops counting (see `ring::mpmc`, "Disconnection").
+
+mod api;
+mod guards;
+mod handle;
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+pub use api::{bounded, IntoIter, Iter, Queue, Receiver, Sender, TryIter};
+#[cfg(not(loom))]
+pub use api::{create, create_with};
+pub use guards::{RecvRef, SendSlot};
+
+use crate::error::CreateError;
+use crate::memory::Memory;
+#[cfg(not(loom))]
+use crate::memory::{local_barrier, HeapBlock};
+use crate::ring::mpmc::{self, End, Geometry, Mpmc};
+#[cfg(loom)]
+use crate::sync::Barrier;
+use crate::sync::{AtomicU32, Mutex, Ordering};
+
+/// A handle's [`Counted::ends`] bit: it counts as a sender.
+const SENDS: u32 = 1;
+/// A handle's [`Counted::ends`] bit: it counts as a receiver.
+const RECEIVES: u32 = 2;
+/// A handle that both sends and receives (a `Queue`, a `SerdeQueue`).
+pub(crate) const BOTH_ENDS: u32 = SENDS | RECEIVES;
+
+/// Both kinds of end, with their [`Counted::ends`] bits.
+const ENDS: [(u32, End); 2] = [(SENDS, End::Sender), (RECEIVES, End::Receiver)];
+
+/// A handle's share of a queue: the memory, and what the handle counts as,
+/// uncounted when it drops.
+#[derive(Debug)]
+pub(crate) struct Counted {
+    pub(crate) shared: Arc<Shared>,
+    /// [`SENDS`] and [`RECEIVES`] bits still counted. Process-local; atomic
+    /// so that a `Queue` can stop sending through `&self`.
+    ends: AtomicU32,
+}
+
+impl Counted {
+    pub(crate) fn new(shared: Arc<Shared>, ends: u32) -> Self {
+        for (bit, end) in ENDS {
+            if ends & bit != 0 {
+                shared.count(end, true);
+            }
+        }
+        Self { shared, ends: AtomicU32::new(ends) }
+    }
+
+    /// Whether this handle still counts as a sender.
+    #[inline(always)]
+    pub(crate) fn sends(&self) -> bool {
+        // Relaxed: this handle's own flag; the count it stands for is
+        // ordered by `Mpmc::detach_end`.
+        self.ends.load(Ordering::Relaxed) & SENDS != 0
+    }
+
+    /// Stops counting as a sender; whether this call did.
+    pub(crate) fn stop_sending(&self) -> bool {
+        // Relaxed: as in `sends`.
+        let was = self.ends.fetch_and(!SENDS, Ordering::Relaxed);
+        if was & SENDS != 0 {
+            self.shared.count(End::Sender, false);
+        }
+        was & SENDS != 0
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        // Relaxed: as in `sends`.
+        Self::new(self.shared.clone(), self.ends.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        // Relaxed: as in `sends`.
+        let ends = self.ends.load(Ordering::Relaxed);
+        for (bit, end) in ENDS {
+            if ends & bit != 0 {
+                self.shared.count(end, false);
+            }
+        }
+    }
+}
+
+fn geometry<T>() -> Geometry {
+    Geometry { size: std::mem::size_of::<T>(), align: std::mem::align_of::<T>() }
+}
+
+/// The memory behind a ring, shared by every handle in this process.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) ring: Mpmc,
+    /// This process's handles on the ring, by kind (senders, receivers).
+    /// The ring's counts ("Disconnection" in `ring::mpmc`) change only when
+    /// one of these goes from 0 to 1 or back, under this lock: clones and
+    /// drops within a process touch no shared memory, and a handle made
+    /// while the last of its kind drops never lets the ring's count read 0.
+    handles: Mutex<[u32; 2]>,
+    _memory: Memory,
+}
+
+// SAFETY: the ring's pointers point into `_memory`, which `Shared` owns; the
+// ring protocol makes concurrent use from any number of threads sound
+// (every shared word is atomic, payloads are owned by one claimant at a time).
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+pub(crate) fn check_capacity(capacity: usize) -> Result<u64, CreateError> {
+    crate::memory::check_bound(capacity)
+}
+
+impl Shared {
+    fn new(ring: Mpmc, memory: Memory) -> Self {
+        Self { ring, handles: Mutex::new([0; 2]), _memory: memory }
+    }
+
+    /// Counts a handle of kind `end` in (`up`) or out of this process's.
+    fn count(&self, end: End, up: bool) {
+        let mut handles = self.handles.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = &mut handles[usize::from(end == End::Receiver)];
+        if up {
+            *n += 1;
+            if *n == 1 {
+                self.ring.attach_end(end);
+            }
+        } else {
+            *n -= 1;
+            if *n == 0 {
+                self.ring.detach_end(end);
+            }
+        }
+    }
+
+    /// An in-process queue of `T` holding at most `capacity` messages.
+    fn heap_for<T>(capacity: usize) -> Result<Arc<Self>, CreateError> {
+        crate::memory::check_element::<T>()?;
+        Ok(Arc::new(Self::heap(geometry::<T>(), check_capacity(capacity)?)))
+    }
+
+    /// An in-process ring on the heap.
+    pub(crate) fn heap(g: Geometry, cap: u64) -> Self {
+        #[cfg(not(loom))]
+        {
+            let ctl_len = mpmc::CONTROL_LEN.next_multiple_of(128);
+            let slots = crate::ring::slots_for(cap) as usize;
+            let block = HeapBlock::new(ctl_len + slots * g.stride(), g.align.max(128));
+            // A control block at 0, then the zeroed slots at `ctl_len`.
+            // SAFETY: in bounds and aligned; the control block is written
+            // here and the sequence words by `init_slots`, before any use.
+            let ring = unsafe {
+                let ctl = block.ptr().cast::<mpmc::Control>();
+                ctl.as_ptr().write(mpmc::Control::new());
+                let slots = mpmc::Slots::new(NonNull::new_unchecked(block.ptr().as_ptr().add(ctl_len)), g);
+                Mpmc::new(ctl, slots, cap, local_barrier(), None)
+            };
+            ring.init_slots();
+            Self::new(ring, Memory::Heap(block))
+        }
+        #[cfg(loom)]
+        {
+            assert!(g.size <= mpmc::LOOM_WORDS * 8 && g.align <= 8, "loom models use small elements");
+            let ctl = Box::new(mpmc::Control::new());
+            // SAFETY: the boxed control block lives in `_memory` as long as the ring.
+            let ring =
+                unsafe { Mpmc::new(NonNull::from(&*ctl), mpmc::Slots::new_loom(cap), cap, Barrier::Symmetric, None) };
+            Self::new(ring, Memory::Loom(ctl))
+        }
+    }
+}
+
+#[cfg(not(loom))]
+mod named {
+    use super::*;
+    use crate::error::OpenError;
+    use crate::layout::{Expected, Kind, TypeInfo};
+    use crate::peer::role;
+    use crate::region::{Parts, Region};
+    use crate::Options;
+
+    pub(crate) fn expected(elem: TypeInfo, capacity: u64) -> Expected {
+        Expected { kind: Kind::Queue, elem, capacity, ctl_len: mpmc::CONTROL_LEN, rows: 0 }
+    }
+
+    /// Clears dead processes' finished claims from the table of a queue
+    /// about to be opened (see `Mpmc::sweep`).
+    fn sweep(parts: &Parts, align: u32) {
+        let g = Geometry { size: parts.elem_size as usize, align: align as usize };
+        // SAFETY: `open_then` validated the header against this geometry:
+        // the control block is a queue's and the data region holds its
+        // slots, mapped for the call; a ring without claims records none.
+        let ring = unsafe {
+            Mpmc::new(parts.ctl.cast(), mpmc::Slots::new(parts.data, g), parts.capacity, parts.barrier, None)
+        };
+        ring.sweep(parts.table.rows());
+    }
+
+    /// # Safety
+    /// The region's control block is an initialised `Control` and its data
+    /// region holds `capacity` slots of geometry `g` (we just created it, or
+    /// the header was validated against `g`).
+    unsafe fn ring_in(region: &Region, g: Geometry) -> Mpmc {
+        let (table, row) = region.peers();
+        // SAFETY: the caller's contract; the region's memory outlives the
+        // ring (both end up in the same `Shared`), and so does our row.
+        unsafe {
+            let claims = mpmc::Claims::new(table, row);
+            Mpmc::new(
+                region.ctl().cast(),
+                mpmc::Slots::new(region.data(), g),
+                region.capacity,
+                region.barrier,
+                Some(claims),
+            )
+        }
+    }
+
+    impl Shared {
+        pub(crate) fn create(
+            name: &str,
+            elem: TypeInfo,
+            g: Geometry,
+            cap: u64,
+            opts: &Options,
+        ) -> Result<Self, CreateError> {
+            let region = Region::create(name, &expected(elem, cap), opts, role::SEND | role::RECV, |ctl| {
+                // SAFETY: `ctl` is the fresh, aligned, unshared control block.
+                unsafe { ctl.cast::<mpmc::Control>().write(mpmc::Control::new()) }
+            })?;
+            // SAFETY: we just created the region with this geometry.
+            let ring = unsafe { ring_in(&region, g) };
+            ring.init_slots();
+            region.publish();
+            Ok(Shared::new(ring, region.into_memory()))
+        }
+
+        /// Opens a queue of `elem`; with `elem.size == 0`, of the segment's
+        /// element size (a serialized queue). Returns the element size too.
+        pub(crate) fn open(name: &str, elem: TypeInfo, opts: &Options) -> Result<(Self, usize), OpenError> {
+            let region =
+                Region::open_then(name, &expected(elem, 0), opts, role::SEND | role::RECV, |p| sweep(p, elem.align))?;
+            let g = Geometry { size: region.elem_size as usize, align: elem.align as usize };
+            // SAFETY: `open` validated the header against this geometry.
+            let ring = unsafe { ring_in(&region, g) };
+            Ok((Shared::new(ring, region.into_memory()), g.size))
+        }
+    }
+}
