@@ -197,20 +197,32 @@ mod named {
     impl<T: Pod> Array<T> {
         /// Creates the array in a new segment `name` (such as `"/scores"`),
         /// holding a copy of `values`; its length is fixed from then on.
+        ///
+        /// # Errors
+        /// [`CreateError`]: a bad name, a name that exists, no permission,
+        /// no room in `/dev/shm`, or a system error.
         pub fn create(name: &str, values: &[T]) -> Result<Self, CreateError> {
-            Self::create_with_options(name, values, &Options::new())
+            Self::create_with(name, values, &Options::new())
         }
 
-        /// Creates an array of `len` copies of `value` in a new segment `name`.
-        pub fn create_with(name: &str, len: usize, value: T) -> Result<Self, CreateError> {
-            Self::create_with_options(name, &vec![value; len], &Options::new())
-        }
-
-        /// [`Array::create`] with options (mode, keep, spin).
-        pub fn create_with_options(name: &str, values: &[T], opts: &Options) -> Result<Self, CreateError> {
+        /// As [`Array::create`], with [`Options`] (mode, keep, spin), as every
+        /// other kind's `create_with`.
+        ///
+        /// # Errors
+        /// As [`Array::create`].
+        pub fn create_with(name: &str, values: &[T], opts: &Options) -> Result<Self, CreateError> {
             let init = bytemuck::cast_slice(values);
             Cells::create(name, Kind::Array, TypeInfo::of::<T>(), true, init, opts)
                 .map(|cells| Self::with(cells, values.len()))
+        }
+
+        /// Creates an array of `len` copies of `value` in a new segment
+        /// `name` (Python's `Array('i', 10)` is `create_filled(name, 10, 0)`).
+        ///
+        /// # Errors
+        /// As [`Array::create`].
+        pub fn create_filled(name: &str, len: usize, value: T) -> Result<Self, CreateError> {
+            Self::create_with(name, &vec![value; len], &Options::new())
         }
 
         /// Opens the array in segment `name`, which must hold `T`s; its

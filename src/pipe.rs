@@ -618,6 +618,49 @@ mod objects {
         pub fn recv_timeout<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, MessageRecvError> {
             decode(&self.read_timeout(timeout)?)
         }
+
+        /// A blocking iterator over received values: each is a `Result`, since
+        /// a message may not decode as `T`; it ends once the sender is gone
+        /// and the pipe is drained.
+        ///
+        /// ```
+        /// let (mut a, mut b) = procring::Pipe::new(4096)?;
+        /// a.send(&"one")?;
+        /// a.send(&"two")?;
+        /// drop(a);
+        /// let got: Result<Vec<String>, _> = b.receiver().iter().collect();
+        /// assert_eq!(got?, ["one", "two"]);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub fn iter<T: DeserializeOwned>(&mut self) -> Values<'_, T> {
+            Values { rx: self, wait: true, _t: std::marker::PhantomData }
+        }
+
+        /// An iterator over the values ready now; it ends at the first
+        /// receive that would wait (or at disconnection).
+        pub fn try_iter<T: DeserializeOwned>(&mut self) -> Values<'_, T> {
+            Values { rx: self, wait: false, _t: std::marker::PhantomData }
+        }
+    }
+
+    /// An iterator over a pipe [`Receiver`]'s values
+    /// ([`Receiver::iter`], [`Receiver::try_iter`]).
+    #[derive(Debug)]
+    pub struct Values<'a, T> {
+        rx: &'a mut Receiver,
+        wait: bool,
+        _t: std::marker::PhantomData<fn() -> T>,
+    }
+
+    impl<T: DeserializeOwned> Iterator for Values<'_, T> {
+        type Item = Result<T, MessageRecvError>;
+        fn next(&mut self) -> Option<Self::Item> {
+            let got = if self.wait { self.rx.recv() } else { self.rx.try_recv() };
+            match got {
+                Err(MessageRecvError::Disconnected | MessageRecvError::Empty) => None,
+                other => Some(other),
+            }
+        }
     }
 
     impl Connection {
@@ -638,6 +681,9 @@ mod objects {
         }
     }
 }
+
+#[cfg(all(feature = "serde", not(loom)))]
+pub use objects::Values;
 
 // ---------------------------------------------------------------------------
 // Connection and construction

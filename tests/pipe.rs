@@ -275,7 +275,7 @@ fn serialized_values_cross_a_pipe() {
     assert_eq!(b.recv::<(i32, Option<i32>, String)>().unwrap(), (42, None, "hello".to_owned()));
     b.send(&vec![1.5f64, -2.0]).unwrap();
     assert_eq!(a.recv::<Vec<f64>>().unwrap(), [1.5, -2.0]);
-    a.send(&"not a number").unwrap();
+    a.send(&u64::MAX).unwrap(); // does not fit a u32
     assert!(matches!(b.recv::<u64>(), Err(MessageRecvError::Decode(_)) | Ok(_)));
 }
 
@@ -297,4 +297,19 @@ fn threads_stream_random_sizes_through_a_small_ring() {
         check(i, &rx.recv_bytes_timeout(LIMIT).unwrap(), len);
     }
     t.join().unwrap();
+}
+
+#[test]
+fn values_iterate_until_the_sender_is_gone_and_a_bad_one_is_an_error() {
+    let (mut a, mut b) = Pipe::new(4096).unwrap();
+    for i in 0..5u32 {
+        a.send(&i).unwrap();
+    }
+    assert_eq!(b.receiver().try_iter::<u32>().take(2).collect::<Result<Vec<_>, _>>(), Ok(vec![0, 1]));
+    a.send(&u64::MAX).unwrap(); // does not fit a u32
+    drop(a);
+    let rest: Vec<Result<u32, MessageRecvError>> = b.receiver().iter().collect();
+    assert_eq!(rest.len(), 4, "three values, one decode error, then the end: {rest:?}");
+    assert_eq!(rest[..3], [Ok(2), Ok(3), Ok(4)]);
+    assert!(matches!(rest[3], Err(MessageRecvError::Decode(_))));
 }

@@ -205,3 +205,13 @@ fn a_lock_word_naming_a_process_that_is_not_attached_is_taken_over() {
     assert_eq!(died.pid(), 1);
     assert_eq!(died.into_guard().0[0], 4);
 }
+
+#[test]
+fn an_array_is_created_from_values_or_filled_and_with_options() {
+    let name = SegName::new("array-filled");
+    let a = Array::<i32>::create_filled(name.as_str(), 5, 7).unwrap();
+    assert_eq!(a.to_vec(), [7; 5]);
+    let other = SegName::new("array-with");
+    let b = Array::<i32>::create_with(other.as_str(), &[1, 2], &procring::Options::new().keep(false)).unwrap();
+    assert_eq!(b.to_vec(), [1, 2]);
+}
