@@ -22,6 +22,7 @@ struct Record {
     subject: [u8; 28],
     score: i32,
 }
+procring::message!(Record);
 
 impl Record {
     fn new(subject: &str, score: i32) -> Self {

@@ -20,6 +20,7 @@ struct Namespace {
     x: i64,
     y: i64,
 }
+procring::message!(Namespace);
 
 impl fmt::Display for Namespace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -20,6 +20,7 @@ struct Done {
     square: u64,
     worker: u64,
 }
+procring::message!(Done);
 
 const WORKERS: u64 = 3;
 const JOBS: u64 = 20;

@@ -194,7 +194,7 @@ mod named {
     use crate::layout::{Kind, TypeInfo};
     use crate::Options;
 
-    impl<T: Pod> Array<T> {
+    impl<T: crate::Message> Array<T> {
         /// Creates the array in a new segment `name` (such as `"/scores"`),
         /// holding a copy of `values`; its length is fixed from then on.
         ///

@@ -17,13 +17,13 @@
 //! |     24 |    8 | `capacity`    | messages a ring or queue holds (its slots: `ring::slots_for`); bytes per pipe direction (a power of two); elements of an array; 1 for a value |
 //! |     32 |    4 | `elem_size`   | `size_of::<T>()`                                |
 //! |     36 |    4 | `elem_align`  | `align_of::<T>()`                               |
-//! |     40 |    8 | `type_hash`   | FNV-1a of the element type's name               |
+//! |     40 |    8 | `type_hash`   | FNV-1a of the element type's wire name ([`crate::Message`]) |
 //! |     48 |    8 | `total_len`   | bytes in the segment                            |
 //! |     56 |    8 | `ctl_offset`  | offset of the kind's control block (128)        |
 //! |     64 |    8 | `data_offset` | offset of the slot region                       |
 //! |     72 |    4 | `creator_pid` | process that created it (for `procring ls`)     |
 //! |     76 |    4 | `peer_rows`   | rows in the attachment table ([`crate::peer`])  |
-//! |     80 |   48 | `type_name`   | element type's name, truncated, NUL-padded      |
+//! |     80 |   48 | `type_name`   | element type's wire name, truncated, NUL-padded |
 //!
 //! The attachment table follows at offset 128 (`peer_rows` rows of 128
 //! bytes), then the kind's control block, then the data region.
@@ -38,7 +38,7 @@ use crate::sync::{AtomicU32, Barrier, Ordering};
 /// `b"PROCRING"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PROCRING");
 /// The layout version this build writes and reads.
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 /// Size of the header; the control block starts here.
 pub(crate) const HEADER_LEN: usize = 128;
 
@@ -137,8 +137,9 @@ pub(crate) struct TypeInfo {
 }
 
 impl TypeInfo {
-    pub(crate) fn of<T>() -> Self {
-        let name = std::any::type_name::<T>();
+    /// A [`Message`](crate::Message) type, by its wire name.
+    pub(crate) fn of<T: crate::Message>() -> Self {
+        let name = T::NAME;
         Self { size: size_of::<T>() as u32, align: align_of::<T>() as u32, hash: fnv1a(FNV_START, name), name }
     }
 

@@ -31,8 +31,11 @@
 //! # Message types
 //!
 //! A message in a ring, a queue, a `Value` or an `Array` is any type that is
-//! valid for every bit pattern and holds no pointer: [`Pod`]. Derive it
-//! through procring (no direct dependency on `bytemuck` needed):
+//! valid for every bit pattern and holds no pointer: [`Pod`]. Between
+//! processes it also has a wire name ([`Message`]), which every program that
+//! exchanges it declares, and which `open` checks with its size and
+//! alignment. Derive and declare it through procring (no direct dependency
+//! on `bytemuck` needed):
 //!
 //! ```
 //! #[derive(Clone, Copy, Debug, PartialEq, procring::Pod, procring::Zeroable)]
@@ -43,6 +46,7 @@
 //!     qty: u32,
 //!     venue: u32,
 //! }
+//! procring::message!(Tick);
 //!
 //! let (tx, rx) = procring::queue::bounded::<Tick>(8)?;
 //! tx.send(Tick { price: 1.5, qty: 100, venue: 7 })?;
@@ -71,6 +75,7 @@ mod inspect;
 #[cfg(not(loom))]
 mod layout;
 mod memory;
+mod message;
 mod mutex;
 mod peer;
 pub mod pipe;
@@ -100,6 +105,7 @@ pub use bytemuck::Pod;
 pub use bytemuck::Zeroable;
 #[cfg(not(loom))]
 pub use inspect::{inspect, list, remove, RemoveError, SegmentInfo};
+pub use message::Message;
 pub use peer::PeerInfo;
 pub use value::{Value, ValueGuard};
 

@@ -219,7 +219,7 @@ mod named {
     use crate::layout::{Kind, TypeInfo};
     use crate::Options;
 
-    impl<T: Pod> Value<T> {
+    impl<T: crate::Message> Value<T> {
         /// Creates the value in a new segment `name` (such as `"/counter"`),
         /// holding `initial`.
         pub fn create(name: &str, initial: T) -> Result<Self, CreateError> {

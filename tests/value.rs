@@ -18,6 +18,7 @@ const READS: u64 = 1_000_000;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 struct Page([u64; 512]);
+procring::message!(Page);
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());

@@ -515,20 +515,20 @@ pub fn bounded<T: Pod>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), Crea
 mod named {
     use super::*;
     use crate::layout::TypeInfo;
-    use crate::{OpenError, Options};
+    use crate::{Message, OpenError, Options};
 
     fn segment_wait(opts: &Options) -> Wait {
         Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }
     }
 
-    fn created<T: Pod>(name: &str, capacity: usize, opts: &Options, ends: u32) -> Result<Handle<T>, CreateError> {
+    fn created<T: Message>(name: &str, capacity: usize, opts: &Options, ends: u32) -> Result<Handle<T>, CreateError> {
         crate::memory::check_element::<T>()?;
         let cap = super::super::check_capacity(capacity)?;
         let shared = Shared::create(name, TypeInfo::of::<T>(), geometry::<T>(), cap, opts)?;
         Ok(Handle::new(std::sync::Arc::new(shared), ends, segment_wait(opts)))
     }
 
-    fn opened<T: Pod>(name: &str, opts: &Options, ends: u32) -> Result<Handle<T>, OpenError> {
+    fn opened<T: Message>(name: &str, opts: &Options, ends: u32) -> Result<Handle<T>, OpenError> {
         let (shared, _) = Shared::open(name, TypeInfo::of::<T>(), opts)?;
         Ok(Handle::new(std::sync::Arc::new(shared), ends, segment_wait(opts)))
     }
@@ -539,7 +539,7 @@ mod named {
     ///
     /// # Errors
     /// As [`Queue::create`].
-    pub fn create<T: Pod>(name: &str, capacity: usize) -> Result<(Sender<T>, Receiver<T>), CreateError> {
+    pub fn create<T: Message>(name: &str, capacity: usize) -> Result<(Sender<T>, Receiver<T>), CreateError> {
         create_with(name, capacity, &Options::new())
     }
 
@@ -547,7 +547,7 @@ mod named {
     ///
     /// # Errors
     /// As [`Queue::create`].
-    pub fn create_with<T: Pod>(
+    pub fn create_with<T: Message>(
         name: &str,
         capacity: usize,
         opts: &Options,
@@ -556,7 +556,7 @@ mod named {
         Ok((Sender { h: h.as_ends(SENDS) }, Receiver { h }))
     }
 
-    impl<T: Pod> Queue<T> {
+    impl<T: Message> Queue<T> {
         /// Creates a queue in a new segment named `name`, holding at most
         /// `capacity` messages. The name is removed when this handle (and
         /// its clones) drop, unless [`Options::keep`].
@@ -594,7 +594,7 @@ mod named {
         }
     }
 
-    impl<T: Pod> Sender<T> {
+    impl<T: Message> Sender<T> {
         /// Opens the queue in segment `name` to send.
         ///
         /// # Errors
@@ -612,7 +612,7 @@ mod named {
         }
     }
 
-    impl<T: Pod> Receiver<T> {
+    impl<T: Message> Receiver<T> {
         /// Opens the queue in segment `name` to receive.
         ///
         /// # Errors

@@ -1997,8 +1997,26 @@ pub mod claims_model {
     unsafe impl Sync for Process {}
 
     impl Process {
-        /// Attaches made-up process `pid` (> 0).
+        /// Attaches made-up process `pid` (> 0), counted as a sender and a
+        /// receiver (its handles are never uncounted: a model's processes
+        /// keep them to the end, or die with them).
         pub fn attach(shared: &Arc<Shared>, pid: u32) -> Self {
+            Self::attach_ends(shared, pid, true, true)
+        }
+
+        /// As [`Process::attach`], counted as a sender and/or a receiver
+        /// (see "Disconnection").
+        pub fn attach_ends(shared: &Arc<Shared>, pid: u32, sender: bool, receiver: bool) -> Self {
+            let p = Self::attach_row(shared, pid);
+            for (yes, end) in [(sender, End::Sender), (receiver, End::Receiver)] {
+                if yes {
+                    p.ring.attach_end(end);
+                }
+            }
+            p
+        }
+
+        fn attach_row(shared: &Arc<Shared>, pid: u32) -> Self {
             // SAFETY: the rows live in `shared`, which this handle keeps.
             let table = unsafe { Table::new(NonNull::from(&shared.rows[0]), shared.rows.len()) };
             let row =
@@ -2027,18 +2045,6 @@ pub mod claims_model {
                 unsafe { p.ptr.cast::<u64>().add(i).write(value) };
             }
             p.end();
-        }
-
-        /// As [`Process::attach`], counting as a sender and/or a receiver
-        /// (see "Disconnection").
-        pub fn attach_ends(shared: &Arc<Shared>, pid: u32, sender: bool, receiver: bool) -> Self {
-            let p = Self::attach(shared, pid);
-            for (yes, end) in [(sender, End::Sender), (receiver, End::Receiver)] {
-                if yes {
-                    p.ring.attach_end(end);
-                }
-            }
-            p
         }
 
         /// Receives until the queue is disconnected (no sender left in a

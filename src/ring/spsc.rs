@@ -1337,7 +1337,7 @@ mod named {
     use crate::region::Region;
     use crate::Options;
 
-    fn expected<T>(capacity: u64) -> Expected {
+    fn expected<T: crate::Message>(capacity: u64) -> Expected {
         Expected {
             kind: Kind::Spsc,
             elem: TypeInfo::of::<T>(),
@@ -1359,7 +1359,12 @@ mod named {
         }
     }
 
-    fn create<T: Pod>(name: &str, capacity: usize, opts: &Options, role: Role) -> Result<Ring<T>, CreateError> {
+    fn create<T: crate::Message>(
+        name: &str,
+        capacity: usize,
+        opts: &Options,
+        role: Role,
+    ) -> Result<Ring<T>, CreateError> {
         let e = expected::<T>(check_shape::<T>(capacity)?);
         let region = Region::create(name, &e, opts, role.bits(), |ctl| {
             // SAFETY: `ctl` is the fresh, aligned, unshared control block.
@@ -1377,7 +1382,7 @@ mod named {
         unsafe { region.ctl().cast::<Control>().as_ref() }
     }
 
-    fn open<T: Pod>(name: &str, opts: &Options, role: Role) -> Result<Ring<T>, OpenError> {
+    fn open<T: crate::Message>(name: &str, opts: &Options, role: Role) -> Result<Ring<T>, OpenError> {
         let region = Region::open(name, &expected::<T>(0), opts, role.bits())?;
         region_ctl(&region)
             .peer(role)
@@ -1386,7 +1391,7 @@ mod named {
         Ok(ring_in(region, opts))
     }
 
-    impl<T: Pod> Producer<T> {
+    impl<T: crate::Message> Producer<T> {
         /// Creates a ring in a new segment named `name` and takes its
         /// producer end. The name is removed when this end drops.
         ///
@@ -1423,7 +1428,7 @@ mod named {
         }
     }
 
-    impl<T: Pod> Consumer<T> {
+    impl<T: crate::Message> Consumer<T> {
         /// Creates a ring in a new segment named `name` and takes its
         /// consumer end. The name is removed when this end drops.
         ///
