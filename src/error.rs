@@ -24,7 +24,7 @@ pub enum CreateError {
     /// The caller may not create that name.
     #[error("permission denied creating segment {0:?}")]
     PermissionDenied(String),
-    /// The capacity is zero, not a power of two, or too large.
+    /// The capacity is zero, too large, or (a pipe's) not a power of two.
     #[error("invalid capacity {capacity}: {reason}")]
     InvalidCapacity {
         /// The capacity as given.
