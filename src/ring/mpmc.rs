@@ -685,6 +685,10 @@ pub(crate) struct Claims {
     /// nanoseconds, and looking (a scan of the table and a `/proc` read)
     /// costs microseconds.
     suspects: [AtomicU64; 2],
+    /// Process-local: when this handle last looked at the rows for dead
+    /// processes' handle counts ([`Claims::time_to_look`]), in
+    /// milliseconds since the first look in this process.
+    ends_looked: AtomicU64,
 }
 
 impl Claims {
@@ -694,7 +698,27 @@ impl Claims {
     pub(crate) unsafe fn new(table: Table, mine: NonNull<Row>) -> Self {
         let row = (mine.as_ptr() as usize - table.rows().as_ptr() as usize) / size_of::<Row>() + 1;
         let (owners, held, suspects) = Default::default();
-        Self { table, mine, row: row as u64, owners, held, suspects }
+        Self { table, mine, row: row as u64, owners, held, suspects, ends_looked: AtomicU64::new(0) }
+    }
+
+    /// Whether it is time to look at the rows for dead processes' handle
+    /// counts: at most once per [`LOOK_AT_ENDS_EVERY`] per handle, as each
+    /// look reads `/proc` for every process counted (microseconds), and a
+    /// receiver keeping up with a stream finds the queue empty millions of
+    /// times a second. Always under loom.
+    fn time_to_look(&self) -> bool {
+        #[cfg(not(loom))]
+        {
+            static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+            let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
+            // Relaxed: a heuristic in process-local memory.
+            let last = self.ends_looked.load(Ordering::Relaxed);
+            if last != 0 && now < last + LOOK_AT_ENDS_EVERY.as_millis() as u64 {
+                return false;
+            }
+            self.ends_looked.store(now, Ordering::Relaxed);
+        }
+        true
     }
 
     /// A claim word to announce in: the calling thread's own if it is free,
@@ -1051,7 +1075,7 @@ impl Mpmc {
             return true;
         }
         // Within one process the count is exact.
-        let Some(c) = &self.claims else { return false };
+        let Some(c) = self.claims.as_ref().filter(|c| c.time_to_look()) else { return false };
         let rows = c.table.rows();
         self.sweep_ends(rows);
         // Acquire: as in `none_left`.
@@ -1110,6 +1134,8 @@ impl Mpmc {
     /// A thorough look for what dead processes left that holds up a claim
     /// (see [`Mpmc::recover`] and [`Mpmc::settle_ends`]): whether a new try
     /// may now succeed or find the other side gone.
+    #[cold]
+    #[inline(never)]
     fn look_into_the_dead(&self, other: End) -> bool {
         // Both, whatever the first finds.
         self.recover() | self.settle_ends(other)
@@ -1916,6 +1942,12 @@ fn pause(spins: u32) {
     #[cfg(loom)]
     let _ = spins;
 }
+
+/// How often a handle looks at the rows for dead processes' handle counts,
+/// at most (see [`Claims::time_to_look`]): well within a blocked call's
+/// 50 ms slice, so each slice's thorough poll looks.
+#[cfg(not(loom))]
+const LOOK_AT_ENDS_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Spin steps a `try_` receive spends waiting for a send under way that a
 /// queued message waits behind, before it sleeps (under loom none: a
