@@ -281,6 +281,17 @@ fn wait_ready(child: &mut Child) -> impl Sized {
     out
 }
 
+/// Joins `t`, failing with `what` if it has not finished within [`LIMIT`]
+/// (a watchdog, not a timing claim).
+fn join_within<R>(t: thread::JoinHandle<R>, what: &str) -> R {
+    let start = Instant::now();
+    while !t.is_finished() {
+        assert!(start.elapsed() < LIMIT, "{what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+    t.join().unwrap()
+}
+
 fn spawn_piped(role: &str, name: &SegName, arg: &str) -> Child {
     std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
@@ -307,12 +318,8 @@ fn a_receiver_blocked_while_the_sender_process_is_killed_is_disconnected() {
     thread::sleep(Duration::from_millis(20));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let start = Instant::now();
-    while !receiver.is_finished() {
-        assert!(start.elapsed() < LIMIT, "the receiver never saw the sender die");
-        thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(receiver.join().unwrap(), (vec![0, 1, 2], Err(TryRecvError::Disconnected)));
+    let got = join_within(receiver, "the receiver never saw the sender die");
+    assert_eq!(got, (vec![0, 1, 2], Err(TryRecvError::Disconnected)));
 }
 
 #[test]
@@ -329,12 +336,7 @@ fn a_sender_blocked_while_the_receiver_process_is_killed_gets_its_value_back() {
     thread::sleep(Duration::from_millis(20));
     child.kill().unwrap();
     child.wait().unwrap();
-    let start = Instant::now();
-    while !sender.is_finished() {
-        assert!(start.elapsed() < LIMIT, "the sender never saw the receiver die");
-        thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(sender.join().unwrap(), Err(SendError(3)));
+    assert_eq!(join_within(sender, "the sender never saw the receiver die"), Err(SendError(3)));
 }
 
 #[test]
