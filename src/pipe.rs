@@ -641,6 +641,27 @@ mod objects {
         pub fn try_iter<T: DeserializeOwned>(&mut self) -> Values<'_, T> {
             Values { rx: self, wait: false, _t: std::marker::PhantomData }
         }
+
+        /// As [`Receiver::iter`], owning the receiver. (Not `IntoIterator`:
+        /// the type received is chosen per call, not by the receiver.)
+        pub fn into_values<T: DeserializeOwned>(self) -> IntoValues<T> {
+            IntoValues { rx: self, _t: std::marker::PhantomData }
+        }
+    }
+
+    /// A blocking iterator over the values of a pipe [`Receiver`] it owns
+    /// ([`Receiver::into_values`]).
+    #[derive(Debug)]
+    pub struct IntoValues<T> {
+        rx: Receiver,
+        _t: std::marker::PhantomData<fn() -> T>,
+    }
+
+    impl<T: DeserializeOwned> Iterator for IntoValues<T> {
+        type Item = Result<T, MessageRecvError>;
+        fn next(&mut self) -> Option<Self::Item> {
+            self.rx.iter().next()
+        }
     }
 
     /// An iterator over a pipe [`Receiver`]'s values
@@ -683,7 +704,7 @@ mod objects {
 }
 
 #[cfg(all(feature = "serde", not(loom)))]
-pub use objects::Values;
+pub use objects::{IntoValues, Values};
 
 // ---------------------------------------------------------------------------
 // Connection and construction

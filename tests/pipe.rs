@@ -312,4 +312,10 @@ fn values_iterate_until_the_sender_is_gone_and_a_bad_one_is_an_error() {
     assert_eq!(rest.len(), 4, "three values, one decode error, then the end: {rest:?}");
     assert_eq!(rest[..3], [Ok(2), Ok(3), Ok(4)]);
     assert!(matches!(rest[3], Err(MessageRecvError::Decode(_))));
+
+    let (mut a, b) = Pipe::new(4096).unwrap();
+    a.send(&"owned").unwrap();
+    drop(a);
+    let (_, rx) = b.split();
+    assert_eq!(rx.into_values::<String>().collect::<Result<Vec<_>, _>>(), Ok(vec!["owned".to_owned()]));
 }
