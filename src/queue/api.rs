@@ -523,7 +523,7 @@ mod named {
 
     fn created<T: Message>(name: &str, capacity: usize, opts: &Options, ends: u32) -> Result<Handle<T>, CreateError> {
         crate::memory::check_element::<T>()?;
-        let cap = super::super::check_capacity(capacity)?;
+        let cap = crate::queue::check_capacity(capacity)?;
         let shared = Shared::create(name, TypeInfo::of::<T>(), geometry::<T>(), cap, opts)?;
         Ok(Handle::new(std::sync::Arc::new(shared), ends, segment_wait(opts)))
     }
