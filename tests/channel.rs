@@ -293,14 +293,7 @@ fn join_within<R>(t: thread::JoinHandle<R>, what: &str) -> R {
 }
 
 fn spawn_piped(role: &str, name: &SegName, arg: &str) -> Child {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(common::ROLE_VAR, role)
-        .env(common::NAME_VAR, name.as_str())
-        .env(common::ARG_VAR, arg)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+    common::child_command(role, name.as_str(), arg).stdout(std::process::Stdio::piped()).spawn().unwrap()
 }
 
 #[test]

@@ -71,7 +71,8 @@
 //! process: counting in does the queue's word first and the row second,
 //! counting out the reverse, so the queue's count is never below the rows'
 //! sum, and "none left" read from it is true. A thorough check
-//! (a waiter's, or a `try_` call's now and then) takes each dead process's
+//! (a waiter's, or a `try_` call's now and then; at most every 10 ms per
+//! handle, as it reads `/proc`) takes each dead process's
 //! row count off the queue's ([`Mpmc::settle_ends`]: a swap, so once), and
 //! when the count still says some but no live row counts any, and no
 //! handle came or went during that look (the word's change number), the

@@ -42,17 +42,21 @@ impl Drop for SegName {
     }
 }
 
-/// Runs this test binary again, running only `child_entry` in `role`.
-pub fn spawn_child(role: &str, name: &str, arg: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+/// This test binary again, to run only `child_entry` in `role`.
+pub fn child_command(role: &str, name: &str, arg: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env(ROLE_VAR, role)
         .env(NAME_VAR, name)
         .env(ARG_VAR, arg)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn child")
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// Runs this test binary again, running only `child_entry` in `role`.
+pub fn spawn_child(role: &str, name: &str, arg: &str) -> Child {
+    child_command(role, name, arg).spawn().expect("spawn child")
 }
 
 /// Waits for `child` at most `limit`; kills it and fails the test past that.
