@@ -10,10 +10,10 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 use crate::error::OpenError;
-use crate::layout::{self, Expected, Header, Kind, Snapshot, TypeInfo};
-use crate::peer::{PeerInfo, Table};
 use crate::ring::mpmc::{self, Mpmc};
-use crate::segment::Segment;
+use crate::shm::header::{Expected, Kind, Layout, TypeInfo};
+use crate::shm::peer::PeerInfo;
+use crate::shm::probe::{self, Found, Probe};
 use crate::sync::Barrier;
 
 /// What a segment holds and who is attached to it.
@@ -60,46 +60,35 @@ pub fn inspect(name: &str) -> Result<SegmentInfo, OpenError> {
 
 /// [`inspect`], waiting up to `timeout` for a segment still being created.
 pub(crate) fn inspect_with(name: &str, timeout: Duration) -> Result<SegmentInfo, OpenError> {
-    let segment = Segment::open_read_only(name, timeout)?;
-    let name = segment.name().to_owned();
-    let hdr = segment.as_ptr().cast::<Header>().cast_const();
-    // SAFETY: `open_read_only` maps at least a header's worth of bytes.
-    let ready = unsafe { layout::wait_ready(hdr, &name, timeout) };
-    // SAFETY: as above.
-    let snap = unsafe { Snapshot::read(hdr) };
-    if let Err(e @ OpenError::NotReady { .. }) = ready {
+    let probe = match probe::probe(name, timeout)? {
+        Found::Ready(probe) => probe,
         // A creator that died before publishing leaves a segment that can
         // never become ready: stale.
-        let dead = !crate::peer::process_alive(snap.creator_pid, 0);
-        if !dead || snap.magic != layout::MAGIC {
-            return Err(e);
+        Found::Abandoned(Probe { segment, snap }) => {
+            return Ok(SegmentInfo {
+                name: segment.name().to_owned(),
+                kind: snap.kind().unwrap_or(Kind::Spsc),
+                capacity: 0,
+                elem_type: snap.type_name(),
+                elem_size: snap.elem_size,
+                bytes: segment.len() as u64,
+                creator_pid: snap.creator_pid,
+                peers: Vec::new(),
+                stale: true,
+                counters: vec![("never became ready", 1)],
+            })
         }
-        return Ok(SegmentInfo {
-            name,
-            kind: snap.kind().unwrap_or(Kind::Spsc),
-            capacity: 0,
-            elem_type: snap.type_name(),
-            elem_size: snap.elem_size,
-            bytes: segment.len() as u64,
-            creator_pid: snap.creator_pid,
-            peers: Vec::new(),
-            stale: true,
-            counters: vec![("never became ready", 1)],
-        });
-    }
-    ready?;
+    };
+    let (segment, snap) = (&probe.segment, &probe.snap);
+    let name = segment.name().to_owned();
     let corrupt = |what: String| OpenError::Corrupt { name: name.clone(), what };
     let kind = snap.kind().ok_or_else(|| corrupt(format!("unknown object kind {}", snap.kind)))?;
     let elem =
         TypeInfo { size: snap.elem_size, align: snap.elem_align, hash: snap.type_hash, name: "(the recorded type)" };
-    let e = Expected { kind, elem, capacity: 0, ctl_len: control_len(kind), rows: 0 };
-    let (off, _) = snap.validate(&name, &e, segment.len())?;
-    // SAFETY: `validate` checked the table and the control block lie within
-    // the mapping; both are only read, through atomics, while it is mapped.
-    let table = unsafe {
-        Table::new(std::ptr::NonNull::new_unchecked(segment.as_ptr().add(off.peers)).cast(), snap.peer_rows as usize)
-    };
-    // SAFETY: as above.
+    let (off, _) = snap.validate(&name, &Expected::new(layout(kind), elem, 0), segment.len())?;
+    let table = probe.table()?;
+    // SAFETY: `validate` checked the control block lies within the mapping;
+    // it is only read, through atomics, while the mapping lives.
     let ctl = unsafe { segment.as_ptr().add(off.ctl).cast_const() };
     // A queue's processes leave their last finished claims announced: show
     // only the unfinished ones.
@@ -131,7 +120,6 @@ pub(crate) fn inspect_with(name: &str, timeout: Duration) -> Result<SegmentInfo,
         })
         .collect();
     Ok(SegmentInfo {
-        name,
         kind,
         capacity: snap.capacity,
         elem_type: snap.type_name(),
@@ -142,15 +130,17 @@ pub(crate) fn inspect_with(name: &str, timeout: Duration) -> Result<SegmentInfo,
         peers,
         // SAFETY: `ctl` is this kind's validated control block.
         counters: unsafe { counters(kind, ctl) },
+        name,
     })
 }
 
-fn control_len(kind: Kind) -> usize {
+/// What each kind puts in its segment.
+fn layout(kind: Kind) -> Layout {
     match kind {
-        Kind::Spsc => std::mem::size_of::<crate::ring::spsc::Control>(),
-        Kind::Queue => crate::ring::mpmc::CONTROL_LEN,
-        Kind::Pipe => 2 * std::mem::size_of::<crate::ring::spsc::Control>(),
-        Kind::Value | Kind::Array => crate::cells::CONTROL_LEN,
+        Kind::Spsc => crate::spsc::LAYOUT,
+        Kind::Queue => crate::queue::LAYOUT,
+        Kind::Pipe => crate::pipe::LAYOUT,
+        Kind::Value | Kind::Array => crate::state::cells::layout(kind),
     }
 }
 
@@ -208,9 +198,9 @@ unsafe fn counters(kind: Kind, ctl: *const u8) -> Vec<(&'static str, u64)> {
                 ]
             }
             Kind::Value | Kind::Array => {
-                let state = ctl.add(crate::cells::offsets::LOCK_WORD).cast::<u32>().read_volatile();
-                let writes = word(ctl, crate::cells::offsets::SEQ) / 2;
-                vec![("lock holder pid", u64::from(crate::mutex::holder_of(state))), ("seqlock writes", writes)]
+                let state = ctl.add(crate::state::cells::offsets::LOCK_WORD).cast::<u32>().read_volatile();
+                let writes = word(ctl, crate::state::cells::offsets::SEQ) / 2;
+                vec![("lock holder pid", u64::from(crate::lock::mutex::holder_of(state))), ("seqlock writes", writes)]
             }
         }
     }
@@ -270,6 +260,6 @@ pub fn remove(name: &str, force: bool) -> Result<(), RemoveError> {
         Err(e) if !force => return Err(e.into()),
         Err(_) => {}
     }
-    crate::segment::unlink(name)?;
+    crate::shm::segment::unlink(name)?;
     Ok(())
 }

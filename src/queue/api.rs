@@ -9,9 +9,9 @@ use bytemuck::Pod;
 
 use super::guards::{RecvRef, SendSlot};
 use super::handle::{blocking, recv_blocking, send_err, try_send_err, Handle};
-use super::{geometry, Shared, RECEIVES, SENDS};
+use super::{Shared, RECEIVES, SENDS};
 use crate::error::{CreateError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::wait::{Limit, Wait};
+use crate::sync::wait::{Limit, Wait};
 
 /// What every handle offers: the queue's size and counters.
 macro_rules! observing {
@@ -445,7 +445,7 @@ impl<T: Pod> Queue<T> {
     /// zero-sized `T`.
     pub fn new(capacity: usize) -> Result<Self, CreateError> {
         let shared = Shared::heap_for::<T>(capacity)?;
-        Ok(Self { h: Handle::new(shared, SENDS | RECEIVES, Wait { spin: crate::Options::DEFAULT_SPIN, slice: None }) })
+        Ok(Self { h: Handle::new(shared, SENDS | RECEIVES, Wait::local()) })
     }
 
     /// Python's `Queue.close()`: this handle sends no more. It stops counting
@@ -514,23 +514,21 @@ pub fn bounded<T: Pod>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), Crea
 #[cfg(not(loom))]
 mod named {
     use super::*;
-    use crate::layout::TypeInfo;
-    use crate::{Message, OpenError, Options};
-
-    fn segment_wait(opts: &Options) -> Wait {
-        Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }
-    }
+    use crate::error::OpenError;
+    use crate::message::Message;
+    use crate::shm::header::TypeInfo;
+    use crate::shm::Options;
 
     fn created<T: Message>(name: &str, capacity: usize, opts: &Options, ends: u32) -> Result<Handle<T>, CreateError> {
-        crate::memory::check_element::<T>()?;
+        crate::shm::backing::check_element::<T>()?;
         let cap = crate::queue::check_capacity(capacity)?;
-        let shared = Shared::create(name, TypeInfo::of::<T>(), geometry::<T>(), cap, opts)?;
-        Ok(Handle::new(std::sync::Arc::new(shared), ends, segment_wait(opts)))
+        let shared = Shared::create(name, TypeInfo::of::<T>(), crate::queue::geometry::<T>(), cap, opts)?;
+        Ok(Handle::new(std::sync::Arc::new(shared), ends, opts.wait()))
     }
 
     fn opened<T: Message>(name: &str, opts: &Options, ends: u32) -> Result<Handle<T>, OpenError> {
         let (shared, _) = Shared::open(name, TypeInfo::of::<T>(), opts)?;
-        Ok(Handle::new(std::sync::Arc::new(shared), ends, segment_wait(opts)))
+        Ok(Handle::new(std::sync::Arc::new(shared), ends, opts.wait()))
     }
 
     /// Creates a queue in a new segment named `name`, holding at most

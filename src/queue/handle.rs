@@ -10,7 +10,7 @@ use super::guards::RecvRef;
 use super::{Counted, Shared};
 use crate::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::ring::mpmc::{Claim, Mpmc, Stop};
-use crate::wait::{Limit, Wait};
+use crate::sync::wait::{Limit, Wait};
 
 /// One handle on a queue: `Queue`, `Sender` and `Receiver` are each one,
 /// differing in what they count as and which operations they offer.

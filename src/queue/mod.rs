@@ -18,6 +18,8 @@
 mod api;
 mod guards;
 mod handle;
+#[cfg(all(feature = "serde", not(loom)))]
+mod serialized;
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -26,12 +28,14 @@ pub use api::{bounded, IntoIter, Iter, Queue, Receiver, Sender, TryIter};
 #[cfg(not(loom))]
 pub use api::{create, create_with};
 pub use guards::{RecvRef, SendSlot};
+#[cfg(all(feature = "serde", not(loom)))]
+pub use serialized::SerdeQueue;
 
 use crate::error::CreateError;
-use crate::memory::Memory;
-#[cfg(not(loom))]
-use crate::memory::{local_barrier, HeapBlock};
 use crate::ring::mpmc::{self, End, Geometry, Mpmc};
+use crate::shm::backing::Backing;
+#[cfg(not(loom))]
+use crate::shm::backing::{local_barrier, HeapBlock};
 #[cfg(loom)]
 use crate::sync::Barrier;
 use crate::sync::{AtomicU32, Mutex, Ordering};
@@ -118,10 +122,10 @@ pub(crate) struct Shared {
     /// drops within a process touch no shared memory, and a handle made
     /// while the last of its kind drops never lets the ring's count read 0.
     handles: Mutex<[u32; 2]>,
-    _memory: Memory,
+    _backing: Backing,
 }
 
-// SAFETY: the ring's pointers point into `_memory`, which `Shared` owns; the
+// SAFETY: the ring's pointers point into `_backing`, which `Shared` owns; the
 // ring protocol makes concurrent use from any number of threads sound
 // (every shared word is atomic, payloads are owned by one claimant at a time).
 unsafe impl Send for Shared {}
@@ -129,12 +133,12 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 pub(crate) fn check_capacity(capacity: usize) -> Result<u64, CreateError> {
-    crate::memory::check_bound(capacity)
+    crate::shm::backing::check_bound(capacity)
 }
 
 impl Shared {
-    fn new(ring: Mpmc, memory: Memory) -> Self {
-        Self { ring, handles: Mutex::new([0; 2]), _memory: memory }
+    fn new(ring: Mpmc, memory: Backing) -> Self {
+        Self { ring, handles: Mutex::new([0; 2]), _backing: memory }
     }
 
     /// Counts a handle of kind `end` in (`up`) or out of this process's.
@@ -156,7 +160,7 @@ impl Shared {
 
     /// An in-process queue of `T` holding at most `capacity` messages.
     fn heap_for<T>(capacity: usize) -> Result<Arc<Self>, CreateError> {
-        crate::memory::check_element::<T>()?;
+        crate::shm::backing::check_element::<T>()?;
         Ok(Arc::new(Self::heap(geometry::<T>(), check_capacity(capacity)?)))
     }
 
@@ -177,16 +181,16 @@ impl Shared {
                 Mpmc::new(ctl, slots, cap, local_barrier(), None)
             };
             ring.init_slots();
-            Self::new(ring, Memory::Heap(block))
+            Self::new(ring, Backing::Heap(block))
         }
         #[cfg(loom)]
         {
             assert!(g.size <= mpmc::LOOM_WORDS * 8 && g.align <= 8, "loom models use small elements");
             let ctl = Box::new(mpmc::Control::new());
-            // SAFETY: the boxed control block lives in `_memory` as long as the ring.
+            // SAFETY: the boxed control block lives in `_backing` as long as the ring.
             let ring =
                 unsafe { Mpmc::new(NonNull::from(&*ctl), mpmc::Slots::new_loom(cap), cap, Barrier::Symmetric, None) };
-            Self::new(ring, Memory::Loom(ctl))
+            Self::new(ring, Backing::Local(std::sync::Arc::new(ctl)))
         }
     }
 }
@@ -195,13 +199,17 @@ impl Shared {
 mod named {
     use super::*;
     use crate::error::OpenError;
-    use crate::layout::{Expected, Kind, TypeInfo};
-    use crate::peer::role;
-    use crate::region::{Parts, Region};
-    use crate::Options;
+    use crate::shm::header::{Expected, Kind, Layout, TypeInfo};
+    use crate::shm::object::{Object, Parts};
+    use crate::shm::peer::role;
+    use crate::shm::Options;
+
+    /// A queue's segment: its control block, then its slots.
+    pub(crate) const LAYOUT: Layout =
+        Layout { kind: Kind::Queue, ctl_len: mpmc::CONTROL_LEN, data_len: crate::ring::slot_region_len };
 
     pub(crate) fn expected(elem: TypeInfo, capacity: u64) -> Expected {
-        Expected { kind: Kind::Queue, elem, capacity, ctl_len: mpmc::CONTROL_LEN, rows: 0 }
+        Expected::new(LAYOUT, elem, capacity)
     }
 
     /// Clears dead processes' finished claims from the table of a queue
@@ -218,20 +226,20 @@ mod named {
     }
 
     /// # Safety
-    /// The region's control block is an initialised `Control` and its data
+    /// The object's control block is an initialised `Control` and its data
     /// region holds `capacity` slots of geometry `g` (we just created it, or
     /// the header was validated against `g`).
-    unsafe fn ring_in(region: &Region, g: Geometry) -> Mpmc {
-        let (table, row) = region.peers();
-        // SAFETY: the caller's contract; the region's memory outlives the
+    unsafe fn ring_in(object: &Object, g: Geometry) -> Mpmc {
+        let (table, row) = object.peers();
+        // SAFETY: the caller's contract; the object's memory outlives the
         // ring (both end up in the same `Shared`), and so does our row.
         unsafe {
             let claims = mpmc::Claims::new(table, row);
             Mpmc::new(
-                region.ctl().cast(),
-                mpmc::Slots::new(region.data(), g),
-                region.capacity,
-                region.barrier,
+                object.ctl().cast(),
+                mpmc::Slots::new(object.data(), g),
+                object.capacity,
+                object.barrier,
                 Some(claims),
             )
         }
@@ -245,26 +253,28 @@ mod named {
             cap: u64,
             opts: &Options,
         ) -> Result<Self, CreateError> {
-            let region = Region::create(name, &expected(elem, cap), opts, role::SEND | role::RECV, |ctl| {
+            let object = Object::create(name, &expected(elem, cap), opts, role::SEND | role::RECV, |ctl| {
                 // SAFETY: `ctl` is the fresh, aligned, unshared control block.
                 unsafe { ctl.cast::<mpmc::Control>().write(mpmc::Control::new()) }
             })?;
-            // SAFETY: we just created the region with this geometry.
-            let ring = unsafe { ring_in(&region, g) };
+            // SAFETY: we just created the object with this geometry.
+            let ring = unsafe { ring_in(&object, g) };
             ring.init_slots();
-            region.publish();
-            Ok(Shared::new(ring, region.into_memory()))
+            object.publish();
+            Ok(Shared::new(ring, object.into_backing()))
         }
 
         /// Opens a queue of `elem`; with `elem.size == 0`, of the segment's
         /// element size (a serialized queue). Returns the element size too.
         pub(crate) fn open(name: &str, elem: TypeInfo, opts: &Options) -> Result<(Self, usize), OpenError> {
-            let region =
-                Region::open_then(name, &expected(elem, 0), opts, role::SEND | role::RECV, |p| sweep(p, elem.align))?;
-            let g = Geometry { size: region.elem_size as usize, align: elem.align as usize };
+            let object =
+                Object::open_then(name, &expected(elem, 0), opts, role::SEND | role::RECV, |p| sweep(p, elem.align))?;
+            let g = Geometry { size: object.elem_size as usize, align: elem.align as usize };
             // SAFETY: `open` validated the header against this geometry.
-            let ring = unsafe { ring_in(&region, g) };
-            Ok((Shared::new(ring, region.into_memory()), g.size))
+            let ring = unsafe { ring_in(&object, g) };
+            Ok((Shared::new(ring, object.into_backing()), g.size))
         }
     }
 }
+#[cfg(not(loom))]
+pub(crate) use named::LAYOUT;

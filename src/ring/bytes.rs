@@ -47,10 +47,11 @@
 #[cfg(not(loom))]
 use std::ptr::NonNull;
 
-use crate::peer::PeerState;
+use crate::shm::peer::PeerState;
 use crate::sync::{Barrier, Ordering};
 
-use super::spsc::{Control, Pacer, READ_BATCH, STREAM_BATCH};
+use super::pace::{Pacer, READ_BATCH, STREAM_BATCH};
+use super::spsc::Control;
 
 /// Bytes in a record header.
 pub(crate) const HDR: u64 = 8;
@@ -107,7 +108,7 @@ pub(crate) fn max_message(cap: u64) -> usize {
 /// are atomic; loom then checks the payload by its value (a reader that
 /// reads too early sees an older one), not as a data race.
 #[derive(Debug)]
-pub(crate) struct Region {
+pub(crate) struct Buffer {
     #[cfg(not(loom))]
     base: NonNull<u8>,
     #[cfg(loom)]
@@ -115,7 +116,7 @@ pub(crate) struct Region {
     cap: u64,
 }
 
-impl Region {
+impl Buffer {
     /// # Safety
     /// `base` points to `cap` bytes, 8-aligned, valid while the region is used,
     /// and accessed by other parties only through this protocol.
@@ -262,7 +263,7 @@ pub(crate) enum Stop {
 pub(crate) struct Place {
     /// Offset of the wrap record, if the message goes to the start.
     wrap_at: Option<u64>,
-    /// Region offset of the payload.
+    /// Buffer offset of the payload.
     pub(crate) payload: u64,
     pub(crate) len: usize,
     /// `tail` after publishing.
@@ -288,7 +289,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(ctl: &Control, region: &Region) -> Self {
+    pub(crate) fn new(ctl: &Control, region: &Buffer) -> Self {
         // Acquire: we may be re-attaching; continue after what was published.
         let mut tail = ctl.tail.load(Ordering::Acquire);
         // A writer that died between storing headers and storing `tail`
@@ -317,7 +318,7 @@ impl Writer {
 
     /// Finds room for a `len`-byte message now, or says why not.
     #[inline(always)]
-    pub(crate) fn try_place(&mut self, ctl: &Control, region: &Region, len: usize) -> Result<Place, Stop> {
+    pub(crate) fn try_place(&mut self, ctl: &Control, region: &Buffer, len: usize) -> Result<Place, Stop> {
         let cap = region.capacity();
         let max = max_message(cap);
         if len > max {
@@ -371,14 +372,14 @@ impl Writer {
 
     /// Copies `src` into a placed record.
     #[inline(always)]
-    pub(crate) fn write(&self, region: &Region, place: &Place, src: &[u8]) {
+    pub(crate) fn write(&self, region: &Buffer, place: &Place, src: &[u8]) {
         debug_assert_eq!(src.len(), place.len);
         region.write_bytes(place.payload, src);
     }
 
     /// Publishes a placed record whose payload is written.
     #[inline(always)]
-    pub(crate) fn commit(&mut self, ctl: &Control, region: &Region, place: Place, barrier: Barrier) {
+    pub(crate) fn commit(&mut self, ctl: &Control, region: &Buffer, place: Place, barrier: Barrier) {
         self.store_headers(region, &place);
         self.tail = place.end;
         // Release: pairs with the consumer's Acquire load of `tail`; the
@@ -391,7 +392,7 @@ impl Writer {
     /// header and the wrap header before it. A reader watching the header
     /// word may take the record from here on.
     #[inline(always)]
-    fn store_headers(&self, region: &Region, place: &Place) {
+    fn store_headers(&self, region: &Buffer, place: &Place) {
         #[cfg(not(procring_bug = "pipe_no_marker"))]
         region.write_marker(place.end & (region.capacity() - 1));
         let at = place.end - record_len(place.len as u64);
@@ -466,7 +467,7 @@ impl Reader {
 
     /// Finds the next message now, or says why there is none.
     #[inline(always)]
-    pub(crate) fn try_find(&mut self, ctl: &Control, region: &Region) -> Result<Found, Stop> {
+    pub(crate) fn try_find(&mut self, ctl: &Control, region: &Buffer) -> Result<Found, Stop> {
         let cap = region.capacity();
         if self.tail_cache == self.head && self.empty {
             // `tail` said empty: watch the word the next header arrives in,
@@ -500,7 +501,7 @@ impl Reader {
     /// `published` (what `tail` counts past `head`), it must be within it;
     /// without, its header decides: `None` if there is none yet.
     #[inline(always)]
-    fn record_at_head(&mut self, region: &Region, published: Option<u64>) -> Result<Option<Found>, Stop> {
+    fn record_at_head(&mut self, region: &Buffer, published: Option<u64>) -> Result<Option<Found>, Stop> {
         let cap = region.capacity();
         let (mut at, mut off, mut avail) = (self.head, self.head & (cap - 1), published.unwrap_or(cap));
         let mut hdr = region.load_header(off);
@@ -540,7 +541,7 @@ impl Reader {
 
     /// Copies a found message's payload out.
     #[inline(always)]
-    pub(crate) fn read(&self, region: &Region, found: &Found, dst: &mut [u8]) {
+    pub(crate) fn read(&self, region: &Buffer, found: &Found, dst: &mut [u8]) {
         region.read_bytes(found.payload, &mut dst[..found.len]);
     }
 }
@@ -551,23 +552,23 @@ mod tests {
 
     /// A ring of `cap` bytes on the heap (its words leaked: tests only),
     /// and a writer and a reader on it.
-    fn ring(cap: usize) -> (Box<Control>, Region, Writer, Reader) {
+    fn ring(cap: usize) -> (Box<Control>, Buffer, Writer, Reader) {
         let ctl = Box::new(Control::new());
         let words: &'static mut [u64] = Vec::leak(vec![0u64; cap / 8]);
         // SAFETY: `words` is 8-aligned, `cap` bytes, lives for good, and
         // nothing else touches it.
-        let region = unsafe { Region::new(NonNull::from(&mut words[0]).cast(), cap as u64) };
+        let region = unsafe { Buffer::new(NonNull::from(&mut words[0]).cast(), cap as u64) };
         let (w, r) = (Writer::new(&ctl, &region), Reader::new(&ctl));
         (ctl, region, w, r)
     }
 
-    fn send(w: &mut Writer, ctl: &Control, region: &Region, msg: &[u8]) {
+    fn send(w: &mut Writer, ctl: &Control, region: &Buffer, msg: &[u8]) {
         let place = w.try_place(ctl, region, msg.len()).unwrap();
         w.write(region, &place, msg);
         w.commit(ctl, region, place, Barrier::Symmetric);
     }
 
-    fn recv(r: &mut Reader, ctl: &Control, region: &Region) -> Result<Vec<u8>, Stop> {
+    fn recv(r: &mut Reader, ctl: &Control, region: &Buffer) -> Result<Vec<u8>, Stop> {
         let found = r.try_find(ctl, region)?;
         let mut out = vec![0; found.len];
         r.read(region, &found, &mut out);

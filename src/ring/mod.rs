@@ -1,5 +1,8 @@
-//! The lock-free ring protocols. They run over memory they are handed (a
-//! named segment, or the heap) and know nothing of where it came from.
+//! The lock-free ring protocols: the SPSC ring ([`spsc`]), the MPMC ring
+//! ([`mpmc`]) and the byte ring ([`bytes`]), with the pacing they share
+//! ([`pace`]). Each runs over memory it is handed (a named segment, or the
+//! heap) and knows nothing of where it came from; each module states its
+//! protocol's invariant and memory orderings.
 
 /// Slots a slot ring (SPSC or MPMC) has for a bound of `capacity`
 /// messages: the next power of two (so a position's slot is a mask away),
@@ -15,6 +18,15 @@ pub(crate) const fn slots_for(capacity: u64) -> u64 {
     }
 }
 
+/// Bytes of a slot ring's data region (SPSC or MPMC, which share the slot
+/// shape [`mpmc::Geometry`]) for a bound of `capacity` messages of `size`
+/// bytes aligned to `align`; `None` on overflow.
+pub(crate) fn slot_region_len(size: u32, align: u32, capacity: u64) -> Option<usize> {
+    let slots = usize::try_from(slots_for(capacity)).ok()?;
+    slots.checked_mul(mpmc::Geometry { size: size as usize, align: align as usize }.stride())
+}
+
 pub(crate) mod bytes;
 pub(crate) mod mpmc;
-pub mod spsc;
+pub(crate) mod pace;
+pub(crate) mod spsc;

@@ -17,12 +17,12 @@
 //! |     24 |    8 | `capacity`    | messages a ring or queue holds (its slots: `ring::slots_for`); bytes per pipe direction (a power of two); elements of an array; 1 for a value |
 //! |     32 |    4 | `elem_size`   | `size_of::<T>()`                                |
 //! |     36 |    4 | `elem_align`  | `align_of::<T>()`                               |
-//! |     40 |    8 | `type_hash`   | FNV-1a of the element type's wire name ([`crate::Message`]) |
+//! |     40 |    8 | `type_hash`   | FNV-1a of the element type's wire name ([`crate::message::Message`]) |
 //! |     48 |    8 | `total_len`   | bytes in the segment                            |
 //! |     56 |    8 | `ctl_offset`  | offset of the kind's control block (128)        |
 //! |     64 |    8 | `data_offset` | offset of the slot region                       |
 //! |     72 |    4 | `creator_pid` | process that created it (for `procring ls`)     |
-//! |     76 |    4 | `peer_rows`   | rows in the attachment table ([`crate::peer`])  |
+//! |     76 |    4 | `peer_rows`   | rows in the attachment table ([`crate::shm::peer`])  |
 //! |     80 |   48 | `type_name`   | element type's wire name, truncated, NUL-padded |
 //!
 //! The attachment table follows at offset 128 (`peer_rows` rows of 128
@@ -32,6 +32,7 @@ use std::mem::{align_of, size_of};
 use std::ptr::{addr_of, addr_of_mut};
 use std::time::{Duration, Instant};
 
+use super::peer::{MAX_ROWS, ROW_LEN};
 use crate::error::OpenError;
 use crate::sync::{AtomicU32, Barrier, Ordering};
 
@@ -51,7 +52,7 @@ const STATE_READY: u32 = 1;
 pub enum Kind {
     /// A single-producer single-consumer ring ([`crate::spsc`]).
     Spsc = 1,
-    /// A many-producer many-consumer queue ([`crate::Queue`]).
+    /// A many-producer many-consumer queue ([`crate::queue::Queue`]).
     Queue = 2,
     /// A pipe of byte messages, duplex or simplex ([`crate::pipe`]).
     Pipe = 3,
@@ -137,8 +138,8 @@ pub(crate) struct TypeInfo {
 }
 
 impl TypeInfo {
-    /// A [`Message`](crate::Message) type, by its wire name.
-    pub(crate) fn of<T: crate::Message>() -> Self {
+    /// A [`Message`](crate::message::Message) type, by its wire name.
+    pub(crate) fn of<T: crate::message::Message>() -> Self {
         let name = T::NAME;
         Self { size: size_of::<T>() as u32, align: align_of::<T>() as u32, hash: fnv1a(FNV_START, name), name }
     }
@@ -166,36 +167,29 @@ fn fnv1a(start: u64, s: &str) -> u64 {
     s.bytes().fold(start, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// What a kind of object puts in a segment after the attachment table:
+/// each kind describes its own (its module's `LAYOUT`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    pub(crate) kind: Kind,
+    /// Bytes of the control block.
+    pub(crate) ctl_len: usize,
+    /// Bytes of the data region for `capacity` elements of `size` bytes
+    /// aligned to `align`; `None` on overflow. Both sides derive it from
+    /// the header's fields; the header does not store it.
+    pub(crate) data_len: fn(size: u32, align: u32, capacity: u64) -> Option<usize>,
+}
+
 /// Everything an object asks of its segment; the creator writes it and an
 /// opener requires it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Expected {
-    pub(crate) kind: Kind,
+    pub(crate) layout: Layout,
     pub(crate) elem: TypeInfo,
     pub(crate) capacity: u64,
-    pub(crate) ctl_len: usize,
     /// Rows in the attachment table (the creator's choice; an opener takes
     /// the header's).
     pub(crate) rows: u32,
-}
-
-/// Bytes of the data region for `capacity` elements of `size` and `align`
-/// in a `kind`: a slot per element, where a slot may also hold protocol
-/// state (the queue's sequence word, the SPSC ring's stamp); for a value or an array, the two
-/// copies of its seqlock, each whole `u64` words. Both sides derive it; the
-/// header does not store it. `None` on overflow.
-pub(crate) fn data_len(kind: Kind, size: u32, align: u32, capacity: u64) -> Option<usize> {
-    let capacity = usize::try_from(capacity).ok()?;
-    match kind {
-        // A ring slot: its stamp or sequence word, then the message.
-        Kind::Spsc | Kind::Queue => {
-            let slots = usize::try_from(crate::ring::slots_for(capacity as u64)).ok()?;
-            slots.checked_mul(crate::ring::mpmc::Geometry { size: size as usize, align: align as usize }.stride())
-        }
-        // A pipe's "element" is a direction: `size` regions of `capacity` bytes.
-        Kind::Pipe => capacity.checked_mul(size as usize),
-        Kind::Value | Kind::Array => crate::cells::copy_words(capacity, size as usize)?.checked_mul(16),
-    }
 }
 
 /// Where the parts of a segment are, derived from [`Expected`] alone.
@@ -214,16 +208,22 @@ pub(crate) struct Offsets {
 pub(crate) const REGION_ALIGN: usize = 128;
 
 impl Expected {
+    /// What an object of `layout` holding `elem`s asks for: `capacity` of
+    /// them when creating (an opener takes the header's).
+    pub(crate) fn new(layout: Layout, elem: TypeInfo, capacity: u64) -> Self {
+        Self { layout, elem, capacity, rows: 0 }
+    }
+
     /// The segment's offsets, or `None` if they overflow.
     pub(crate) fn offsets(&self) -> Option<Offsets> {
         let peers = HEADER_LEN;
-        if self.rows == 0 || self.rows > crate::peer::MAX_ROWS {
+        if self.rows == 0 || self.rows > MAX_ROWS {
             return None;
         }
-        let ctl = peers + self.rows as usize * crate::peer::ROW_LEN;
+        let ctl = peers + self.rows as usize * ROW_LEN;
         let align = REGION_ALIGN.max(self.elem.align as usize);
-        let data = (ctl.checked_add(self.ctl_len)?).checked_next_multiple_of(align)?;
-        let slots = data_len(self.kind, self.elem.size, self.elem.align, self.capacity)?;
+        let data = (ctl.checked_add(self.layout.ctl_len)?).checked_next_multiple_of(align)?;
+        let slots = (self.layout.data_len)(self.elem.size, self.elem.align, self.capacity)?;
         let total = data.checked_add(slots)?;
         // A mapping must fit in isize (and in a file offset).
         (total <= isize::MAX as usize).then_some(Offsets { peers, ctl, data, total })
@@ -245,7 +245,7 @@ pub(crate) unsafe fn write(hdr: *mut Header, e: &Expected, off: &Offsets, barrie
     unsafe {
         addr_of_mut!((*hdr).magic).write(MAGIC);
         addr_of_mut!((*hdr).version).write(VERSION);
-        addr_of_mut!((*hdr).kind).write(e.kind as u32);
+        addr_of_mut!((*hdr).kind).write(e.layout.kind as u32);
         addr_of_mut!((*hdr).barrier).write(u32::from(barrier == Barrier::Asymmetric));
         addr_of_mut!((*hdr).capacity).write(e.capacity);
         addr_of_mut!((*hdr).elem_size).write(e.elem.size);
@@ -334,10 +334,10 @@ impl Snapshot {
         Kind::from_u32(self.kind)
     }
 
-    /// Checks every field against what the caller expects and against the
-    /// segment's real size. On success returns the offsets (computed from
-    /// `e`, never taken from the header) and the barrier mode.
-    pub(crate) fn validate(&self, name: &str, e: &Expected, file_len: usize) -> Result<(Offsets, Barrier), OpenError> {
+    /// Checks what every kind shares: the magic, the version, and an
+    /// attachment table of 1 to `MAX_ROWS` rows that lies within the file.
+    /// Then the table at `HEADER_LEN` may be read.
+    pub(crate) fn validate_table(&self, name: &str, file_len: usize) -> Result<(), OpenError> {
         let corrupt = |what: String| OpenError::Corrupt { name: name.to_owned(), what };
         if self.magic != MAGIC {
             return Err(corrupt(format!("bad magic {:#018x}", self.magic)));
@@ -345,11 +345,34 @@ impl Snapshot {
         if self.version != VERSION {
             return Err(OpenError::VersionMismatch { name: name.to_owned(), found: self.version, expected: VERSION });
         }
+        if self.peer_rows == 0 || self.peer_rows > MAX_ROWS {
+            return Err(corrupt(format!("{} attachment rows (1 to {MAX_ROWS} allowed)", self.peer_rows)));
+        }
+        let end = HEADER_LEN + self.peer_rows as usize * ROW_LEN;
+        if end > file_len {
+            return Err(corrupt(format!(
+                "{} attachment rows end at {end}, past the file's {file_len} bytes",
+                self.peer_rows
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks every field against what the caller expects and against the
+    /// segment's real size. On success returns the offsets (computed from
+    /// `e`, never taken from the header) and the barrier mode.
+    pub(crate) fn validate(&self, name: &str, e: &Expected, file_len: usize) -> Result<(Offsets, Barrier), OpenError> {
+        let corrupt = |what: String| OpenError::Corrupt { name: name.to_owned(), what };
+        self.validate_table(name, file_len)?;
         let Some(kind) = Kind::from_u32(self.kind) else {
             return Err(corrupt(format!("unknown object kind {}", self.kind)));
         };
-        if kind != e.kind {
-            return Err(OpenError::KindMismatch { name: name.to_owned(), found: kind.name(), expected: e.kind.name() });
+        if kind != e.layout.kind {
+            return Err(OpenError::KindMismatch {
+                name: name.to_owned(),
+                found: kind.name(),
+                expected: e.layout.kind.name(),
+            });
         }
         // An expected size of 0 takes the segment's (serialized elements,
         // whose slot size the creator chose); it must still be a real size.
@@ -369,13 +392,6 @@ impl Snapshot {
             1 => Barrier::Asymmetric,
             b => return Err(corrupt(format!("unknown barrier mode {b}"))),
         };
-        if self.peer_rows == 0 || self.peer_rows > crate::peer::MAX_ROWS {
-            return Err(corrupt(format!(
-                "{} attachment rows (1 to {} allowed)",
-                self.peer_rows,
-                crate::peer::MAX_ROWS
-            )));
-        }
         let e = Expected {
             capacity: self.capacity,
             elem: TypeInfo { size: self.elem_size, ..e.elem },
@@ -432,12 +448,17 @@ mod tests {
 
     #[test]
     fn offsets_align_the_data_and_refuse_overflow() {
-        let e = Expected { kind: Kind::Spsc, elem: TypeInfo::of::<u64>(), capacity: 1024, ctl_len: 640, rows: 2 };
+        // A ring slot: an 8-byte stamp, then the 8-byte message.
+        let layout = Layout {
+            kind: Kind::Spsc,
+            ctl_len: 640,
+            data_len: |size, _, cap| usize::try_from(cap).ok()?.checked_mul(8 + size as usize),
+        };
+        let e = Expected { rows: 2, ..Expected::new(layout, TypeInfo::of::<u64>(), 1024) };
         let off = e.offsets().unwrap();
-        assert_eq!((off.peers, off.ctl), (HEADER_LEN, HEADER_LEN + 2 * crate::peer::ROW_LEN));
+        assert_eq!((off.peers, off.ctl), (HEADER_LEN, HEADER_LEN + 2 * ROW_LEN));
         assert_eq!(off.data % REGION_ALIGN, 0);
         assert!(off.data >= off.ctl + 640);
-        // A ring slot: an 8-byte stamp, then the 8-byte message.
         assert_eq!(off.total, off.data + 1024 * 16);
         assert_eq!(Expected { capacity: 1 << 62, ..e }.offsets(), None);
     }

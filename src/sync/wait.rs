@@ -168,9 +168,24 @@ impl Wait {
     const THOROUGH_EVERY: u32 = 1 << 14;
     /// Spin steps between two looks at the clock while spinning.
     const CLOCK_EVERY: u32 = 64;
-    /// Default sleep slice for rings shared with other processes.
+    /// Default sleep slice for objects shared with other processes.
     pub(crate) const PEER_SLICE: Duration = Duration::from_millis(50);
+
+    /// An object within one process: the default spin, sleeps without
+    /// slices (there is no peer process whose death could go unnoticed).
+    pub(crate) const fn local() -> Self {
+        Self { spin: DEFAULT_SPIN, slice: None }
+    }
+
+    /// An object in a segment: `spin` steps, then sleeps in slices of
+    /// [`Wait::PEER_SLICE`] that look at the peers' liveness.
+    pub(crate) const fn shared(spin: u32) -> Self {
+        Self { spin, slice: Some(Self::PEER_SLICE) }
+    }
 }
+
+/// Default spin-loop steps before a blocked side sleeps.
+pub(crate) const DEFAULT_SPIN: u32 = 1 << 12;
 
 /// How long a blocking call may wait. A timeout becomes a deadline only once
 /// the first look has found nothing, so a call that can go ahead at once

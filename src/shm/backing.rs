@@ -1,6 +1,7 @@
 //! What keeps an object's memory alive while its handles use it: a mapped
-//! segment, a heap block (objects within one process), or, under loom, the
-//! boxed control blocks.
+//! segment, a heap block (objects within one process), or any shared
+//! allocation of the object's own (typed heap rings, and loom's boxed
+//! control blocks).
 
 #[cfg(not(loom))]
 use std::ptr::NonNull;
@@ -8,15 +9,26 @@ use std::ptr::NonNull;
 #[cfg(not(loom))]
 use crate::sync::Barrier;
 
-/// Owns the memory a ring's raw pointers point into.
-#[derive(Debug)]
-pub(crate) enum Memory {
+/// Owns the memory an object's raw pointers point into.
+pub(crate) enum Backing {
     #[cfg(not(loom))]
     Segment(#[allow(dead_code)] Mapped),
     #[cfg(not(loom))]
     Heap(#[allow(dead_code)] HeapBlock),
-    #[cfg(loom)]
-    Loom(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>),
+    /// An allocation the object made itself, shared by its handles.
+    Local(#[allow(dead_code)] std::sync::Arc<dyn std::any::Any + Send + Sync>),
+}
+
+impl std::fmt::Debug for Backing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            #[cfg(not(loom))]
+            Backing::Segment(m) => f.debug_tuple("Segment").field(m).finish(),
+            #[cfg(not(loom))]
+            Backing::Heap(h) => f.debug_tuple("Heap").field(h).finish(),
+            Backing::Local(_) => f.write_str("Local"),
+        }
+    }
 }
 
 /// A mapped segment and this process's row in it. Fields drop in order:
@@ -24,8 +36,8 @@ pub(crate) enum Memory {
 #[cfg(not(loom))]
 #[derive(Debug)]
 pub(crate) struct Mapped {
-    pub(crate) _attached: crate::peer::Attached,
-    pub(crate) _segment: crate::segment::Segment,
+    pub(crate) _attached: crate::shm::peer::Attached,
+    pub(crate) _segment: crate::shm::segment::Segment,
 }
 
 /// A zeroed, aligned heap allocation, for objects within one process.
@@ -77,8 +89,8 @@ pub(crate) fn check_capacity(
     min: usize,
     max: u64,
     too_small: &'static str,
-) -> Result<u64, crate::CreateError> {
-    let bad = |reason| crate::CreateError::InvalidCapacity { capacity, reason };
+) -> Result<u64, crate::error::CreateError> {
+    let bad = |reason| crate::error::CreateError::InvalidCapacity { capacity, reason };
     match capacity {
         c if c < min => Err(bad(too_small)),
         c if !c.is_power_of_two() => Err(bad("must be a power of two")),
@@ -89,8 +101,8 @@ pub(crate) fn check_capacity(
 
 /// Checks the capacity of a slot ring (a queue or an SPSC ring): any bound
 /// from 1 to 2^40 messages (see `ring::slots_for`).
-pub(crate) fn check_bound(capacity: usize) -> Result<u64, crate::CreateError> {
-    let bad = |reason| crate::CreateError::InvalidCapacity { capacity, reason };
+pub(crate) fn check_bound(capacity: usize) -> Result<u64, crate::error::CreateError> {
+    let bad = |reason| crate::error::CreateError::InvalidCapacity { capacity, reason };
     match capacity {
         0 => Err(bad("0 would be a rendezvous channel, which procring does not have: at least 1")),
         c if c as u64 > 1 << 40 => Err(bad("larger than 2^40 messages")),
@@ -99,9 +111,9 @@ pub(crate) fn check_bound(capacity: usize) -> Result<u64, crate::CreateError> {
 }
 
 /// Refuses element types that cannot live in a slot.
-pub(crate) fn check_element<T>() -> Result<(), crate::CreateError> {
+pub(crate) fn check_element<T>() -> Result<(), crate::error::CreateError> {
     if std::mem::size_of::<T>() == 0 {
-        return Err(crate::CreateError::UnsupportedType {
+        return Err(crate::error::CreateError::UnsupportedType {
             type_name: std::any::type_name::<T>(),
             reason: "zero-sized types carry no data",
         });

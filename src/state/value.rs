@@ -19,7 +19,7 @@
 //!   These writes do not wait for a [`lock`](Value::lock) holder: on such a
 //!   value, do a read-modify-write either with `update`/`compare_exchange` or
 //!   under `lock()`, not both at once.
-//! - **any other `T`** sits behind a two-copy seqlock ([`crate::seqlock`]):
+//! - **any other `T`** sits behind a two-copy seqlock ([`crate::lock::seqlock`]):
 //!   `load` never waits and never sees a torn value; the writes take the lock
 //!   for the few nanoseconds they copy, so they are atomic with respect to
 //!   each other and to `lock()` holders.
@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::cells::{locked, try_locked, Block, Cells};
 use crate::error::{OwnerDied, TryLockError};
+use crate::state::cells::{locked, try_locked, Block, Cells};
 use crate::sync::{native_atomic, Native, Ordering};
 
 /// A shared value of `T`, in a named segment or in this process.
@@ -216,10 +216,10 @@ impl<T: Pod> Value<T> {
 mod named {
     use super::*;
     use crate::error::{CreateError, OpenError};
-    use crate::layout::{Kind, TypeInfo};
-    use crate::Options;
+    use crate::shm::header::{Kind, TypeInfo};
+    use crate::shm::Options;
 
-    impl<T: crate::Message> Value<T> {
+    impl<T: crate::message::Message> Value<T> {
         /// Creates the value in a new segment `name` (such as `"/counter"`),
         /// holding `initial`.
         pub fn create(name: &str, initial: T) -> Result<Self, CreateError> {

@@ -33,7 +33,7 @@
 //! still runs. So a dead holder is taken over within about one slice.
 //!
 //! The holder also records `owner = start << 22 | pid` (its start time
-//! since boot, see [`crate::peer`]) right after taking the lock, so that a
+//! since boot, see [`crate::shm::peer`]) right after taking the lock, so that a
 //! reused process id is not mistaken for the holder. In the instant between
 //! the CAS and that record, only the pid is known, and a waiter takes the
 //! pid alone as proof of life.
@@ -54,9 +54,9 @@
 
 use std::time::Instant;
 
-use crate::peer::{self, Identity, Table};
+use crate::shm::peer::{self, Identity, Table};
+use crate::sync::wait::Wait;
 use crate::sync::{futex_wait, futex_wake_one, spin_hint, AtomicU32, AtomicU64, Ordering};
-use crate::wait::Wait;
 
 /// Someone may be asleep on the word.
 const CONTENDED: u32 = 1 << 31;

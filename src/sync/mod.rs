@@ -10,6 +10,10 @@
 //! No other file in the crate names `core::sync::atomic` or
 //! `core::cell::UnsafeCell` (`.ci/run` checks it).
 
+#[cfg(not(loom))]
+pub(crate) mod thread_tag;
+pub(crate) mod wait;
+
 use std::time::Duration;
 
 #[cfg(not(loom))]

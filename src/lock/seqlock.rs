@@ -8,7 +8,7 @@
 //! words that are always accessed atomically (so a racing read is a retry,
 //! never undefined behaviour). Readers use copy `seq & 1`; a writer only
 //! ever changes the *other* copy. Writers are serialised by the caller (the
-//! object's [`RobustMutex`](crate::mutex::RobustMutex)).
+//! object's [`RobustMutex`](crate::lock::mutex::RobustMutex)).
 //!
 //! ```text
 //!  writer (holds the writer lock), s = seq    reader

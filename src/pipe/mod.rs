@@ -24,25 +24,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{CreateError, MessageRecvError, MessageSendError};
-use crate::memory::Memory;
-#[cfg(not(loom))]
-use crate::memory::{local_barrier, HeapBlock};
-use crate::peer::{Identity, Refused};
-use crate::ring::bytes::{self, Found, Place, Reader, Region, Stop, Writer};
+use crate::ring::bytes::{self, Buffer, Found, Place, Reader, Stop, Writer};
 use crate::ring::spsc::{Control, Role};
+use crate::shm::backing::Backing;
+#[cfg(not(loom))]
+use crate::shm::backing::{local_barrier, HeapBlock};
+use crate::shm::peer::{Identity, Refused};
+use crate::sync::wait::{Limit, Wait};
 use crate::sync::Barrier;
-use crate::wait::{Limit, Wait};
 
 /// The memory behind a pipe's rings, shared by its ends in this process.
 #[derive(Debug)]
 struct Shared {
     ctl: [NonNull<Control>; 2],
-    regions: Vec<Region>,
+    buffers: Vec<Buffer>,
     barrier: Barrier,
-    _memory: Memory,
+    _backing: Backing,
 }
 
-// SAFETY: the pointers point into `_memory`, which `Shared` owns; each ring is
+// SAFETY: the pointers point into `_backing`, which `Shared` owns; each ring is
 // used by one writer and one reader, which the peer slots guarantee, and every
 // shared word is atomic.
 unsafe impl Send for Shared {}
@@ -51,7 +51,7 @@ unsafe impl Sync for Shared {}
 
 impl Shared {
     fn ctl(&self, dir: usize) -> &Control {
-        // SAFETY: points into `_memory`, initialised; a Control is all atomics.
+        // SAFETY: points into `_backing`, initialised; a Control is all atomics.
         unsafe { self.ctl[dir].as_ref() }
     }
 
@@ -64,28 +64,28 @@ impl Shared {
             let block = HeapBlock::new(data + dirs * cap as usize, 128);
             let base = block.ptr();
             // SAFETY: the block holds two control blocks at 0 and ctl_len
-            // (128-aligned), then `dirs` regions of `cap` bytes, zeroed.
-            let (ctl, regions) = unsafe {
+            // (128-aligned), then `dirs` buffers of `cap` bytes, zeroed.
+            let (ctl, buffers) = unsafe {
                 let ctl = [base.cast::<Control>(), base.add(ctl_len).cast::<Control>()];
                 for c in ctl {
                     c.as_ptr().write(Control::new());
                 }
-                (ctl, (0..dirs).map(|d| Region::new(base.add(data + d * cap as usize), cap)).collect())
+                (ctl, (0..dirs).map(|d| Buffer::new(base.add(data + d * cap as usize), cap)).collect())
             };
-            Self { ctl, regions, barrier: local_barrier(), _memory: Memory::Heap(block) }
+            Self { ctl, buffers, barrier: local_barrier(), _backing: Backing::Heap(block) }
         }
         #[cfg(loom)]
         {
             let ctls = Box::new([Control::new(), Control::new()]);
             let ctl = [NonNull::from(&ctls[0]), NonNull::from(&ctls[1])];
-            let regions = (0..dirs).map(|_| Region::new_loom(cap)).collect();
-            Self { ctl, regions, barrier: Barrier::Symmetric, _memory: Memory::Loom(ctls) }
+            let buffers = (0..dirs).map(|_| Buffer::new_loom(cap)).collect();
+            Self { ctl, buffers, barrier: Barrier::Symmetric, _backing: Backing::Local(std::sync::Arc::new(ctls)) }
         }
     }
 }
 
 fn check_capacity(capacity: usize) -> Result<u64, CreateError> {
-    crate::memory::check_capacity(capacity, 64, 1 << 32, "a pipe needs at least 64 bytes per direction")
+    crate::shm::backing::check_capacity(capacity, 64, 1 << 32, "a pipe needs at least 64 bytes per direction")
 }
 
 fn send_err(stop: Stop) -> MessageSendError {
@@ -126,13 +126,13 @@ impl fmt::Debug for Sender {
 
 impl Sender {
     fn new(shared: Arc<Shared>, dir: usize, wait: Wait) -> Self {
-        let writer = Writer::new(shared.ctl(dir), &shared.regions[dir]);
+        let writer = Writer::new(shared.ctl(dir), &shared.buffers[dir]);
         Self { shared, dir, writer, wait }
     }
 
     /// Bytes in this direction's ring.
     pub fn capacity(&self) -> usize {
-        self.shared.regions[self.dir].capacity() as usize
+        self.shared.buffers[self.dir].capacity() as usize
     }
 
     /// The largest message this direction carries (half the ring, less a
@@ -157,7 +157,7 @@ impl Sender {
     /// `block` and the ring is full) out of line.
     #[inline(always)]
     fn place(&mut self, len: usize, limit: Limit, block: bool) -> Result<Place, Stop> {
-        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.regions[self.dir]);
+        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.buffers[self.dir]);
         match self.writer.try_place(ctl, region, len) {
             Err(Stop::NotNow) if block => self.wait_place(len, limit),
             other => other,
@@ -167,7 +167,7 @@ impl Sender {
     #[inline(never)]
     fn wait_place(&mut self, len: usize, limit: Limit) -> Result<Place, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
-        let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
+        let (ctl, region) = (shared.ctl(dir), &shared.buffers[dir]);
         let writer = &mut self.writer;
         let outcome = ctl.not_full.wait_until(shared.barrier, &self.wait, limit.deadline(), |thorough| {
             if thorough {
@@ -185,7 +185,7 @@ impl Sender {
     #[inline(always)]
     fn send_with(&mut self, msg: &[u8], limit: Limit, block: bool) -> Result<(), MessageSendError> {
         let place = self.place(msg.len(), limit, block).map_err(send_err)?;
-        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.regions[self.dir]);
+        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.buffers[self.dir]);
         #[cfg(not(procring_bug = "pipe_publish_before_payload"))]
         {
             self.writer.write(region, &place, msg);
@@ -283,7 +283,7 @@ impl SendBuf<'_> {
     #[inline]
     pub fn commit(self) {
         let s = self.sender;
-        s.writer.commit(s.shared.ctl(s.dir), &s.shared.regions[s.dir], self.place, s.shared.barrier);
+        s.writer.commit(s.shared.ctl(s.dir), &s.shared.buffers[s.dir], self.place, s.shared.barrier);
     }
 }
 
@@ -292,7 +292,7 @@ impl Deref for SendBuf<'_> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        let region = &self.sender.shared.regions[self.sender.dir];
+        let region = &self.sender.shared.buffers[self.sender.dir];
         // SAFETY: the placed record is the sender's until committed, and this
         // guard borrows the sender mutably, so nothing else touches it.
         unsafe { region.slice(self.place.payload, self.place.len) }
@@ -303,7 +303,7 @@ impl Deref for SendBuf<'_> {
 impl DerefMut for SendBuf<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
-        let region = &self.sender.shared.regions[self.sender.dir];
+        let region = &self.sender.shared.buffers[self.sender.dir];
         // SAFETY: as in `deref`; `&mut self` makes this access unique.
         unsafe { region.slice_mut(self.place.payload, self.place.len) }
     }
@@ -329,7 +329,7 @@ pub struct Receiver {
 
 impl fmt::Debug for Receiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("capacity", &self.shared.regions[self.dir].capacity()).finish()
+        f.debug_struct("Receiver").field("capacity", &self.shared.buffers[self.dir].capacity()).finish()
     }
 }
 
@@ -355,7 +355,7 @@ impl Receiver {
     /// the ring is empty) out of line.
     #[inline(always)]
     fn find(&mut self, limit: Limit, block: bool) -> Result<Found, Stop> {
-        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.regions[self.dir]);
+        let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.buffers[self.dir]);
         match self.reader.try_find(ctl, region) {
             Err(Stop::NotNow) if block => self.wait_find(limit),
             other => other,
@@ -365,7 +365,7 @@ impl Receiver {
     #[inline(never)]
     fn wait_find(&mut self, limit: Limit) -> Result<Found, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
-        let (ctl, region) = (shared.ctl(dir), &shared.regions[dir]);
+        let (ctl, region) = (shared.ctl(dir), &shared.buffers[dir]);
         let reader = &mut self.reader;
         let outcome = ctl.not_empty.wait_until(shared.barrier, &self.wait, limit.deadline(), |thorough| {
             if thorough {
@@ -388,7 +388,7 @@ impl Receiver {
     fn recv_with(&mut self, limit: Limit, block: bool) -> Result<Vec<u8>, MessageRecvError> {
         let found = self.find(limit, block).map_err(recv_err)?;
         let mut out = vec![0u8; found.len];
-        self.reader.read(&self.shared.regions[self.dir], &found, &mut out);
+        self.reader.read(&self.shared.buffers[self.dir], &found, &mut out);
         self.release(found);
         Ok(out)
     }
@@ -425,7 +425,7 @@ impl Receiver {
             // Left unread: the caller may come back with a larger buffer.
             return Err(MessageRecvError::BufferTooSmall { needed: found.len });
         }
-        self.reader.read(&self.shared.regions[self.dir], &found, buf);
+        self.reader.read(&self.shared.buffers[self.dir], &found, buf);
         let len = found.len;
         self.release(found);
         Ok(len)
@@ -520,7 +520,7 @@ impl RecvBuf<'_> {
     /// Copies the message into `dst` (which must be at least as long).
     #[inline]
     pub fn copy_to(&self, dst: &mut [u8]) {
-        self.receiver.reader.read(&self.receiver.shared.regions[self.receiver.dir], &self.found, dst);
+        self.receiver.reader.read(&self.receiver.shared.buffers[self.receiver.dir], &self.found, dst);
     }
 }
 
@@ -529,7 +529,7 @@ impl Deref for RecvBuf<'_> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        let region = &self.receiver.shared.regions[self.receiver.dir];
+        let region = &self.receiver.shared.buffers[self.receiver.dir];
         // SAFETY: a published record not yet released: the sender does not
         // write it until this guard drops.
         unsafe { region.slice(self.found.payload, self.found.len) }
@@ -814,7 +814,7 @@ impl Pipe {
             let _ = attach(&shared, dir, Role::Producer, Identity::local());
             let _ = attach(&shared, dir, Role::Consumer, Identity::local());
         }
-        let wait = Wait { spin: crate::Options::DEFAULT_SPIN, slice: None };
+        let wait = Wait::local();
         let a = Connection { tx: Sender::new(shared.clone(), 0, wait), rx: Receiver::new(shared.clone(), 1, wait) };
         let b = Connection { tx: Sender::new(shared.clone(), 1, wait), rx: Receiver::new(shared, 0, wait) };
         Ok((a, b))
@@ -829,7 +829,7 @@ impl Pipe {
         let shared = Arc::new(Shared::heap(1, cap));
         let _ = attach(&shared, 0, Role::Producer, Identity::local());
         let _ = attach(&shared, 0, Role::Consumer, Identity::local());
-        let wait = Wait { spin: crate::Options::DEFAULT_SPIN, slice: None };
+        let wait = Wait::local();
         Ok((Sender::new(shared.clone(), 0, wait), Receiver::new(shared, 0, wait)))
     }
 }
@@ -838,29 +838,38 @@ impl Pipe {
 mod named {
     use super::*;
     use crate::error::OpenError;
-    use crate::layout::{Expected, Kind, TypeInfo};
-    use crate::region::Region as Segment;
-    use crate::Options;
+    use crate::shm::header::{Expected, Kind, Layout, TypeInfo};
+    use crate::shm::object::Object;
+    use crate::shm::Options;
 
     const CTL: usize = std::mem::size_of::<Control>();
 
+    /// A pipe's segment: a control block per direction, then a byte ring of
+    /// `capacity` bytes per direction (the "element size" is the number of
+    /// directions).
+    pub(crate) const LAYOUT: Layout = Layout {
+        kind: Kind::Pipe,
+        ctl_len: 2 * CTL,
+        data_len: |dirs, _, capacity| usize::try_from(capacity).ok()?.checked_mul(dirs as usize),
+    };
+
     fn expected(dirs: u32, capacity: u64) -> Expected {
-        Expected { kind: Kind::Pipe, elem: TypeInfo::pipe(dirs), capacity, ctl_len: 2 * CTL, rows: 0 }
+        Expected::new(LAYOUT, TypeInfo::pipe(dirs), capacity)
     }
 
-    /// The rings' parts in `seg`, and the shared handle that owns it.
-    fn shared_in(seg: Segment, dirs: usize) -> Shared {
-        let (ctl0, data, cap) = (seg.ctl(), seg.data(), seg.capacity);
+    /// The rings' parts in `object`, and the shared handle that owns it.
+    fn shared_in(object: Object, dirs: usize) -> Shared {
+        let (ctl0, data, cap) = (object.ctl(), object.data(), object.capacity);
         // SAFETY: the segment holds two control blocks at `ctl` (CTL bytes
-        // each; CTL is a multiple of 128) and `dirs` regions of `cap` bytes at
+        // each; CTL is a multiple of 128) and `dirs` buffers of `cap` bytes at
         // `data`: we laid it out, or validated its header against this layout.
-        let (ctl, regions) = unsafe {
+        let (ctl, buffers) = unsafe {
             (
                 [ctl0.cast::<Control>(), ctl0.add(CTL).cast::<Control>()],
-                (0..dirs).map(|d| Region::new(data.add(d * cap as usize), cap)).collect(),
+                (0..dirs).map(|d| Buffer::new(data.add(d * cap as usize), cap)).collect(),
             )
         };
-        Shared { ctl, regions, barrier: seg.barrier, _memory: seg.into_memory() }
+        Shared { ctl, buffers, barrier: object.barrier, _backing: object.into_backing() }
     }
 
     /// Creates a pipe segment, takes `roles` in it, then lets openers in.
@@ -872,15 +881,15 @@ mod named {
         opts: &Options,
     ) -> Result<Arc<Shared>, CreateError> {
         let cap = check_capacity(capacity)?;
-        let seg = Segment::create(name, &expected(dirs, cap), opts, role_bits(roles), |ctl| {
+        let object = Object::create(name, &expected(dirs, cap), opts, role_bits(roles), |ctl| {
             // SAFETY: the fresh, aligned, unshared control blocks.
             unsafe {
                 ctl.cast::<Control>().write(Control::new());
                 ctl.add(CTL).cast::<Control>().write(Control::new());
             }
         })?;
-        let publish = seg.publisher();
-        let shared = shared_in(seg, dirs as usize);
+        let publish = object.publisher();
+        let shared = shared_in(object, dirs as usize);
         for &(dir, role) in roles {
             // Fresh slots: the roles cannot be taken.
             let _ = attach(&shared, dir, role, Identity::this_process());
@@ -890,9 +899,9 @@ mod named {
     }
 
     fn open(name: &str, dirs: u32, roles: &[(usize, Role)], opts: &Options) -> Result<Arc<Shared>, OpenError> {
-        let seg = Segment::open(name, &expected(dirs, 0), opts, role_bits(roles))?;
-        let seg_name = seg.name().to_owned();
-        let shared = shared_in(seg, dirs as usize);
+        let object = Object::open(name, &expected(dirs, 0), opts, role_bits(roles))?;
+        let seg_name = object.name().to_owned();
+        let shared = shared_in(object, dirs as usize);
         for &(dir, role) in roles {
             attach(&shared, dir, role, Identity::this_process())
                 .map_err(|r| r.into_open_error(&seg_name, role.name()))?;
@@ -903,10 +912,6 @@ mod named {
     /// The attachment-table role of the pipe roles taken.
     fn role_bits(roles: &[(usize, Role)]) -> u32 {
         roles.iter().fold(0, |r, &(_, role)| r | role.bits())
-    }
-
-    fn wait_for(opts: &Options) -> Wait {
-        Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }
     }
 
     // Direction 0 carries creator → opener, direction 1 opener → creator.
@@ -932,7 +937,7 @@ mod named {
         /// As [`Pipe::create`].
         pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Connection, CreateError> {
             let shared = create(name, capacity, 2, &CREATOR, opts)?;
-            let wait = wait_for(opts);
+            let wait = opts.wait();
             Ok(Connection { tx: Sender::new(shared.clone(), 0, wait), rx: Receiver::new(shared, 1, wait) })
         }
 
@@ -951,7 +956,7 @@ mod named {
         /// As [`Pipe::open`].
         pub fn open_with(name: &str, opts: &Options) -> Result<Connection, OpenError> {
             let shared = open(name, 2, &OPENER, opts)?;
-            let wait = wait_for(opts);
+            let wait = opts.wait();
             Ok(Connection { tx: Sender::new(shared.clone(), 1, wait), rx: Receiver::new(shared, 0, wait) })
         }
 
@@ -961,7 +966,7 @@ mod named {
         /// As [`Pipe::create`].
         pub fn create_sender(name: &str, capacity: usize, opts: &Options) -> Result<Sender, CreateError> {
             let shared = create(name, capacity, 1, &[(0, Role::Producer)], opts)?;
-            Ok(Sender::new(shared, 0, wait_for(opts)))
+            Ok(Sender::new(shared, 0, opts.wait()))
         }
 
         /// Creates a simplex pipe in a new segment and returns its receiving end.
@@ -970,7 +975,7 @@ mod named {
         /// As [`Pipe::create`].
         pub fn create_receiver(name: &str, capacity: usize, opts: &Options) -> Result<Receiver, CreateError> {
             let shared = create(name, capacity, 1, &[(0, Role::Consumer)], opts)?;
-            Ok(Receiver::new(shared, 0, wait_for(opts)))
+            Ok(Receiver::new(shared, 0, opts.wait()))
         }
 
         /// Opens the sending end of the simplex pipe in segment `name`.
@@ -979,7 +984,7 @@ mod named {
         /// As [`Pipe::open`] (a duplex pipe is not a simplex one).
         pub fn open_sender(name: &str, opts: &Options) -> Result<Sender, OpenError> {
             let shared = open(name, 1, &[(0, Role::Producer)], opts)?;
-            Ok(Sender::new(shared, 0, wait_for(opts)))
+            Ok(Sender::new(shared, 0, opts.wait()))
         }
 
         /// Opens the receiving end of the simplex pipe in segment `name`.
@@ -988,7 +993,9 @@ mod named {
         /// As [`Pipe::open`].
         pub fn open_receiver(name: &str, opts: &Options) -> Result<Receiver, OpenError> {
             let shared = open(name, 1, &[(0, Role::Consumer)], opts)?;
-            Ok(Receiver::new(shared, 0, wait_for(opts)))
+            Ok(Receiver::new(shared, 0, opts.wait()))
         }
     }
 }
+#[cfg(not(loom))]
+pub(crate) use named::LAYOUT;

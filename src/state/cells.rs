@@ -1,7 +1,7 @@
 //! The shared core of [`Value`](crate::Value) and [`Array`](crate::Array):
 //! `len` elements of one `Pod` type behind a two-copy seqlock
-//! ([`crate::seqlock`]), whose writers hold a robust mutex
-//! ([`crate::mutex`]), in a named segment or on the heap.
+//! ([`crate::lock::seqlock`]), whose writers hold a robust mutex
+//! ([`crate::lock::mutex`]), in a named segment or on the heap.
 //!
 //! | offset (in the control block) | size | field                     |
 //! |------------------------------:|-----:|---------------------------|
@@ -20,12 +20,12 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use crate::error::{OwnerDied, TryLockError};
-use crate::memory::Memory;
-use crate::mutex::{RobustMutex, Taken};
-use crate::peer::Identity;
-use crate::seqlock::{self, SeqLock};
+use crate::lock::mutex::{RobustMutex, Taken};
+use crate::lock::seqlock::{self, SeqLock};
+use crate::shm::backing::Backing;
+use crate::shm::peer::Identity;
+use crate::sync::wait::Wait;
 use crate::sync::AtomicU64;
-use crate::wait::Wait;
 
 /// The control block, `#[repr(C)]`.
 #[repr(C)]
@@ -48,7 +48,7 @@ pub(crate) mod offsets {
     use super::Control;
     use std::mem::offset_of;
 
-    pub(crate) const LOCK_WORD: usize = offset_of!(Control, mutex) + crate::mutex::STATE_OFFSET;
+    pub(crate) const LOCK_WORD: usize = offset_of!(Control, mutex) + crate::lock::mutex::STATE_OFFSET;
     pub(crate) const SEQ: usize = offset_of!(Control, seq);
 }
 
@@ -111,8 +111,8 @@ pub(crate) struct Cells {
     wait: Wait,
     holder: LocalHolder,
     /// The segment's attachment table (a lock holder must be in it).
-    peers: Option<crate::peer::Table>,
-    _memory: Memory,
+    peers: Option<crate::shm::peer::Table>,
+    _backing: Backing,
 }
 
 /// Which thread of this process holds the lock, if one does: a thread that
@@ -130,7 +130,8 @@ impl LocalHolder {
     fn is_me(&self) -> bool {
         // Relaxed: only this thread ever stores its own tag.
         #[cfg(not(loom))]
-        return crate::thread_tag::current().is_some_and(|tag| self.thread.load(crate::sync::Ordering::Relaxed) == tag);
+        return crate::sync::thread_tag::current()
+            .is_some_and(|tag| self.thread.load(crate::sync::Ordering::Relaxed) == tag);
         #[cfg(loom)]
         false
     }
@@ -138,7 +139,7 @@ impl LocalHolder {
     fn set(&self, held: bool) {
         #[cfg(not(loom))]
         {
-            let tag = crate::thread_tag::current().filter(|_| held).unwrap_or(0);
+            let tag = crate::sync::thread_tag::current().filter(|_| held).unwrap_or(0);
             self.thread.store(tag, crate::sync::Ordering::Relaxed);
         }
         #[cfg(loom)]
@@ -146,7 +147,7 @@ impl LocalHolder {
     }
 }
 
-// SAFETY: the pointers point into `_memory`, which `Cells` owns; every shared
+// SAFETY: the pointers point into `_backing`, which `Cells` owns; every shared
 // word is atomic, and the protocols (mutex, seqlock) make concurrent use from
 // any number of threads sound.
 unsafe impl Send for Cells {}
@@ -159,7 +160,7 @@ impl Cells {
         let words = 2 * copy_words(len, size).expect("length checked by the caller");
         #[cfg(not(loom))]
         let cells = {
-            use crate::memory::HeapBlock;
+            use crate::shm::backing::HeapBlock;
             let block = HeapBlock::new(CONTROL_LEN + words * 8, 128);
             // SAFETY: a fresh, 128-aligned block of CONTROL_LEN + words * 8
             // zeroed bytes; the control block is written before any use, and
@@ -169,7 +170,7 @@ impl Cells {
                 ctl.as_ptr().write(Control::new());
                 (ctl, NonNull::new_unchecked(block.ptr().as_ptr().add(CONTROL_LEN)).cast())
             };
-            let wait = Wait { spin: crate::Options::DEFAULT_SPIN, slice: None };
+            let wait = Wait::local();
             Self {
                 ctl,
                 data,
@@ -179,7 +180,7 @@ impl Cells {
                 wait,
                 holder: LocalHolder::default(),
                 peers: None,
-                _memory: Memory::Heap(block),
+                _backing: Backing::Heap(block),
             }
         };
         #[cfg(loom)]
@@ -199,14 +200,14 @@ impl Cells {
                 wait,
                 holder: LocalHolder::default(),
                 peers: None,
-                _memory: Memory::Loom(parts),
+                _backing: Backing::Local(std::sync::Arc::new(parts)),
             }
         };
         cells.init(init);
         cells
     }
 
-    /// Writes `init` into both copies: the object is not shared yet.
+    /// Writes `init` into both copies: the region is not shared yet.
     fn init(&self, init: &[u8]) {
         let data = self.data();
         let (a, b) = data.split_at(data.len() / 2);
@@ -215,13 +216,13 @@ impl Cells {
     }
 
     fn control(&self) -> &Control {
-        // SAFETY: initialised before `Cells` was built, alive while `_memory` is.
+        // SAFETY: initialised before `Cells` was built, alive while `_backing` is.
         unsafe { self.ctl.as_ref() }
     }
 
     /// Both copies.
     fn data(&self) -> &[AtomicU64] {
-        // SAFETY: `words` atomics (zeroed or written, both valid) in `_memory`.
+        // SAFETY: `words` atomics (zeroed or written, both valid) in `_backing`.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.words) }
     }
 
@@ -288,36 +289,42 @@ impl Cells {
 mod named {
     use super::*;
     use crate::error::{CreateError, OpenError};
-    use crate::layout::{Expected, Kind, TypeInfo};
-    use crate::peer::role;
-    use crate::region::Region;
-    use crate::Options;
+    use crate::shm::header::{Expected, Kind, Layout, TypeInfo};
+    use crate::shm::object::Object;
+    use crate::shm::peer::role;
+    use crate::shm::Options;
 
-    fn expected(kind: Kind, elem: TypeInfo, len: u64) -> Expected {
-        Expected { kind, elem, capacity: len, ctl_len: CONTROL_LEN, rows: 0 }
+    /// A value's or an array's segment: the control block, then the two
+    /// copies of the seqlock, each whole `u64` words.
+    pub(crate) const fn layout(kind: Kind) -> Layout {
+        Layout {
+            kind,
+            ctl_len: CONTROL_LEN,
+            data_len: |size, _, len| copy_words(usize::try_from(len).ok()?, size as usize)?.checked_mul(16),
+        }
     }
 
-    fn wait(opts: &Options) -> Wait {
-        Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }
+    fn expected(kind: Kind, elem: TypeInfo, len: u64) -> Expected {
+        Expected::new(layout(kind), elem, len)
     }
 
     impl Cells {
         /// # Safety
-        /// The region holds a control block and `len` elements of `size`
+        /// The object holds a control block and `len` elements of `size`
         /// bytes, as `expected` laid them out.
-        unsafe fn in_region(region: Region, len: u64, size: usize, latch: bool, wait: Wait) -> Self {
+        unsafe fn in_object(object: Object, len: u64, size: usize, latch: bool, wait: Wait) -> Self {
             let words = 2 * copy_words(len as usize, size).expect("checked by the layout");
-            let peers = Some(region.peers().0);
+            let peers = Some(object.peers().0);
             Self {
-                ctl: region.ctl().cast(),
-                data: region.data().cast(),
+                ctl: object.ctl().cast(),
+                data: object.data().cast(),
                 words,
                 latch,
                 me: Identity::this_process(),
                 wait,
                 holder: LocalHolder::default(),
                 peers,
-                _memory: region.into_memory(),
+                _backing: object.into_backing(),
             }
         }
 
@@ -331,13 +338,13 @@ mod named {
         ) -> Result<Self, CreateError> {
             let size = elem.size as usize;
             let len = init.len() / size;
-            let region = Region::create(name, &expected(kind, elem, len as u64), opts, role::STATE, |ctl| {
+            let object = Object::create(name, &expected(kind, elem, len as u64), opts, role::STATE, |ctl| {
                 // SAFETY: `ctl` is the fresh, aligned, unshared control block.
                 unsafe { ctl.cast::<Control>().write(Control::new()) }
             })?;
-            let publisher = region.publisher();
+            let publisher = object.publisher();
             // SAFETY: just created with this layout.
-            let cells = unsafe { Self::in_region(region, len as u64, size, latch, wait(opts)) };
+            let cells = unsafe { Self::in_object(object, len as u64, size, latch, opts.wait()) };
             cells.init(init);
             publisher.publish();
             Ok(cells)
@@ -351,12 +358,14 @@ mod named {
             latch: bool,
             opts: &Options,
         ) -> Result<(Self, usize), OpenError> {
-            let region = Region::open(name, &expected(kind, elem, 0), opts, role::STATE)?;
-            let len = region.capacity;
+            let object = Object::open(name, &expected(kind, elem, 0), opts, role::STATE)?;
+            let len = object.capacity;
             // SAFETY: `open` validated the header (kind, element type, length
             // and offsets) against this layout and the file's size.
-            let cells = unsafe { Self::in_region(region, len, elem.size as usize, latch, wait(opts)) };
+            let cells = unsafe { Self::in_object(object, len, elem.size as usize, latch, opts.wait()) };
             Ok((cells, len as usize))
         }
     }
 }
+#[cfg(not(loom))]
+pub(crate) use named::layout;

@@ -6,8 +6,9 @@
 //! mapping itself lives until the last handle in each process drops, so a
 //! peer that still has the segment mapped keeps working after the name goes.
 //!
-//! This module knows nothing of what the segment holds; `layout` validates
-//! the header and the rings interpret the rest.
+//! This module knows nothing of what the segment holds: the caller says how
+//! many bytes an opened segment must have at least (its header's), the
+//! header module validates them and the objects interpret the rest.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -19,7 +20,6 @@ use rustix::io::Errno;
 use rustix::shm;
 
 use crate::error::{CreateError, OpenError};
-use crate::layout::HEADER_LEN;
 
 /// Longest name POSIX shared memory accepts on Linux (`NAME_MAX`).
 const NAME_MAX: usize = 255;
@@ -93,18 +93,19 @@ impl Segment {
     }
 
     /// Opens an existing segment and maps all of it. Waits up to `timeout`
-    /// for a creator that has made the name but not yet sized it.
-    pub(crate) fn open(name: &str, timeout: Duration) -> Result<Self, OpenError> {
-        Self::open_as(name, timeout, true)
+    /// for a creator that has made the name but not yet sized it to at
+    /// least `min_len` bytes.
+    pub(crate) fn open(name: &str, timeout: Duration, min_len: usize) -> Result<Self, OpenError> {
+        Self::open_as(name, timeout, min_len, true)
     }
 
     /// Opens segment `name` for reading only (`procring ls`/`inspect`):
     /// nothing in it can be changed through this mapping.
-    pub(crate) fn open_read_only(name: &str, timeout: Duration) -> Result<Self, OpenError> {
-        Self::open_as(name, timeout, false)
+    pub(crate) fn open_read_only(name: &str, timeout: Duration, min_len: usize) -> Result<Self, OpenError> {
+        Self::open_as(name, timeout, min_len, false)
     }
 
-    fn open_as(name: &str, timeout: Duration, writable: bool) -> Result<Self, OpenError> {
+    fn open_as(name: &str, timeout: Duration, min_len: usize, writable: bool) -> Result<Self, OpenError> {
         let name = normalize_name(name).map_err(|reason| OpenError::InvalidName { name: name.to_owned(), reason })?;
         let io_err = |op, e: io::Error| OpenError::Io { name: name.clone(), op, source: e };
         let flags = if writable { shm::OFlags::RDWR } else { shm::OFlags::RDONLY };
@@ -120,7 +121,7 @@ impl Segment {
         let len = loop {
             let st = fstat(&fd).map_err(|e| io_err("fstat", e.into()))?;
             let len = usize::try_from(st.st_size).unwrap_or(0);
-            if len >= HEADER_LEN {
+            if len >= min_len {
                 break len;
             }
             if start.elapsed() >= timeout {
@@ -228,10 +229,10 @@ mod tests {
         let name = format!("/procring-unit-seg-{}", std::process::id());
         let seg = Segment::create(&name, 4096, 0o600).unwrap();
         assert!(matches!(Segment::create(&name, 4096, 0o600), Err(CreateError::AlreadyExists(_))));
-        let other = Segment::open(&name, Duration::ZERO).unwrap();
+        let other = Segment::open(&name, Duration::ZERO, 1).unwrap();
         assert_eq!(other.len(), 4096);
         drop(seg);
-        assert!(matches!(Segment::open(&name, Duration::ZERO), Err(OpenError::NotFound(_))));
+        assert!(matches!(Segment::open(&name, Duration::ZERO, 1), Err(OpenError::NotFound(_))));
         assert!(matches!(unlink(&name), Err(OpenError::NotFound(_))));
         drop(other);
     }

@@ -7,17 +7,17 @@
 use std::ptr::NonNull;
 
 use crate::error::{CreateError, OpenError};
-use crate::layout::{self, Expected, Header, Offsets, Snapshot};
-use crate::memory::{Mapped, Memory};
-use crate::peer::{Attached, Identity, Row, Table};
-use crate::segment::Segment;
+use crate::shm::backing::{Backing, Mapped};
+use crate::shm::header::{self, Expected, Header, Offsets, Snapshot, HEADER_LEN};
+use crate::shm::peer::{Attached, Identity, Row, Table};
+use crate::shm::segment::Segment;
+use crate::shm::Options;
 use crate::sync::{register_asymmetric, Barrier};
-use crate::Options;
 
 /// A mapped, validated segment, where its parts are, and this process's row
 /// in its attachment table.
 #[derive(Debug)]
-pub(crate) struct Region {
+pub(crate) struct Object {
     // Fields drop in order: the row is freed while the mapping still exists.
     attached: Attached,
     segment: Segment,
@@ -30,12 +30,12 @@ pub(crate) struct Region {
     pub(crate) barrier: Barrier,
 }
 
-impl Region {
+impl Object {
     /// Creates the segment for `e` (with `opts.peers` attachment rows), takes
     /// a row for this process as `role`, and calls `init` with the (zeroed,
     /// 128-byte aligned) control block's address, then writes the header.
     /// The header is not yet published: the caller takes its role, then
-    /// calls [`Region::publish`].
+    /// calls [`Object::publish`].
     pub(crate) fn create(
         name: &str,
         e: &Expected,
@@ -62,7 +62,7 @@ impl Region {
         init(region.ctl());
         // SAFETY: a fresh mapping of `off.total` bytes that no other process
         // reads before `publish`.
-        unsafe { layout::write(region.header(), &e, &off, barrier) };
+        unsafe { header::write(region.header(), &e, &off, barrier) };
         Ok(region)
     }
 
@@ -80,7 +80,7 @@ impl Region {
         Self::open_then(name, e, opts, role, |_| ())
     }
 
-    /// As [`Region::open`], calling `before_attach` with the validated
+    /// As [`Object::open`], calling `before_attach` with the validated
     /// segment's parts before this process takes a row (a queue clears
     /// dead processes' finished claims there, so that their rows can be
     /// freed).
@@ -91,10 +91,10 @@ impl Region {
         role: u32,
         before_attach: impl FnOnce(&Parts),
     ) -> Result<Self, OpenError> {
-        let segment = Segment::open(name, opts.open_timeout)?;
+        let segment = Segment::open(name, opts.open_timeout, HEADER_LEN)?;
         let hdr = segment.as_ptr().cast::<Header>().cast_const();
         // SAFETY: `Segment::open` maps at least a header's worth of bytes.
-        unsafe { layout::wait_ready(hdr, segment.name(), opts.open_timeout)? };
+        unsafe { header::wait_ready(hdr, segment.name(), opts.open_timeout)? };
         // SAFETY: as above.
         let snap = unsafe { Snapshot::read(hdr) };
         let (off, barrier) = snap.validate(segment.name(), e, segment.len())?;
@@ -132,12 +132,12 @@ impl Region {
 
     /// The memory owner for the object built on this region: the mapping,
     /// and this process's row, freed first when it drops.
-    pub(crate) fn into_memory(self) -> Memory {
-        Memory::Segment(Mapped { _attached: self.attached, _segment: self.segment })
+    pub(crate) fn into_backing(self) -> Backing {
+        Backing::Segment(Mapped { _attached: self.attached, _segment: self.segment })
     }
 
     /// The attachment table, and this process's row in it (valid while
-    /// the memory from [`Region::into_memory`] is kept).
+    /// the memory from [`Object::into_backing`] is kept).
     pub(crate) fn peers(&self) -> (Table, NonNull<Row>) {
         (self.table, NonNull::from(self.attached.row()))
     }
@@ -170,7 +170,7 @@ impl Region {
     }
 }
 
-/// A validated segment's parts, for [`Region::open_then`]: valid during the
+/// A validated segment's parts, for [`Object::open_then`]: valid during the
 /// call they are handed to.
 #[derive(Debug)]
 pub(crate) struct Parts {
@@ -199,14 +199,11 @@ unsafe fn table_in(segment: &Segment, off: &Offsets, rows: u32) -> Table {
 /// (every process attached to it died, or its creator died before it became
 /// ready). Returns whether it did.
 fn reclaim(name: &str, opts: &Options) -> bool {
-    let Ok(info) = crate::inspect::inspect_with(name, opts.open_timeout.min(std::time::Duration::from_millis(100)))
-    else {
-        return false;
-    };
-    info.stale && crate::segment::unlink(name).is_ok()
+    let timeout = opts.open_timeout.min(std::time::Duration::from_millis(100));
+    super::probe::is_stale(name, timeout) && super::segment::unlink(name).is_ok()
 }
 
-/// Publishes a segment's header: see [`Region::publisher`].
+/// Publishes a segment's header: see [`Object::publisher`].
 #[derive(Debug)]
 pub(crate) struct Publisher(*mut Header);
 
@@ -215,6 +212,6 @@ impl Publisher {
     /// it (in the region, or in the object it built).
     pub(crate) fn publish(self) {
         // SAFETY: the header of a mapping the caller keeps alive.
-        unsafe { layout::publish(self.0) };
+        unsafe { header::publish(self.0) };
     }
 }

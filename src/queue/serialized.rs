@@ -16,10 +16,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{CreateError, MessageRecvError, MessageSendError};
-use crate::layout::TypeInfo;
 use crate::queue::{check_capacity, Counted, Shared};
 use crate::ring::mpmc::{Claim, Geometry, Mpmc, Stop};
-use crate::wait::{Limit, Wait};
+use crate::shm::header::TypeInfo;
+use crate::sync::wait::{Limit, Wait};
 
 /// Bytes of the length prefix in a slot.
 const LEN: usize = 4;
@@ -88,19 +88,19 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         let cap = check_capacity(capacity)?;
         check_max(max_bytes)?;
         let shared = Shared::heap(geometry(max_bytes), cap);
-        Ok(Self::with(shared, Wait { spin: crate::Options::DEFAULT_SPIN, slice: None }, max_bytes))
+        Ok(Self::with(shared, Wait::local(), max_bytes))
     }
 
     /// Creates a queue in a new segment named `name`: at most `capacity`
     /// values, each of up to `max_bytes` serialized bytes.
     ///
     /// # Errors
-    /// As [`crate::Queue::create`], and as [`SerdeQueue::new`].
+    /// As [`crate::queue::Queue::create`], and as [`SerdeQueue::new`].
     pub fn create(name: &str, capacity: usize, max_bytes: usize) -> Result<Self, CreateError> {
-        Self::create_with(name, capacity, max_bytes, &crate::Options::new())
+        Self::create_with(name, capacity, max_bytes, &crate::shm::Options::new())
     }
 
-    /// As [`SerdeQueue::create`], with [`crate::Options`].
+    /// As [`SerdeQueue::create`], with [`crate::shm::Options`].
     ///
     /// # Errors
     /// As [`SerdeQueue::create`].
@@ -108,36 +108,36 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         name: &str,
         capacity: usize,
         max_bytes: usize,
-        opts: &crate::Options,
+        opts: &crate::shm::Options,
     ) -> Result<Self, CreateError> {
         let cap = check_capacity(capacity)?;
         let size = check_max(max_bytes)?;
         let shared = Shared::create(name, TypeInfo::serialized::<T>(size), geometry(max_bytes), cap, opts)?;
-        Ok(Self::with(shared, Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }, max_bytes))
+        Ok(Self::with(shared, Wait::shared(opts.spin), max_bytes))
     }
 
     /// Opens the queue of serialized `T` in segment `name`; its slot size is
     /// the creator's.
     ///
     /// # Errors
-    /// As [`crate::Queue::open`].
-    pub fn open(name: &str) -> Result<Self, crate::OpenError> {
-        Self::open_with(name, &crate::Options::new())
+    /// As [`crate::queue::Queue::open`].
+    pub fn open(name: &str) -> Result<Self, crate::error::OpenError> {
+        Self::open_with(name, &crate::shm::Options::new())
     }
 
-    /// As [`SerdeQueue::open`], with [`crate::Options`].
+    /// As [`SerdeQueue::open`], with [`crate::shm::Options`].
     ///
     /// # Errors
-    /// As [`crate::Queue::open`].
-    pub fn open_with(name: &str, opts: &crate::Options) -> Result<Self, crate::OpenError> {
+    /// As [`crate::queue::Queue::open`].
+    pub fn open_with(name: &str, opts: &crate::shm::Options) -> Result<Self, crate::error::OpenError> {
         let (shared, size) = Shared::open(name, TypeInfo::serialized::<T>(0), opts)?;
         if size <= LEN {
-            return Err(crate::OpenError::Corrupt {
+            return Err(crate::error::OpenError::Corrupt {
                 name: name.to_owned(),
                 what: format!("slot size {size} holds no message"),
             });
         }
-        Ok(Self::with(shared, Wait { spin: opts.spin, slice: Some(Wait::PEER_SLICE) }, size - LEN))
+        Ok(Self::with(shared, Wait::shared(opts.spin), size - LEN))
     }
 
     /// The largest serialized value a message may hold, in bytes.
@@ -160,7 +160,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         self.ring().capacity() as usize
     }
 
-    /// This handle sends no more (see [`crate::Queue::close`]); whether
+    /// This handle sends no more (see [`crate::queue::Queue::close`]); whether
     /// this call closed it.
     pub fn close(&self) -> bool {
         self.counted.stop_sending()
@@ -171,7 +171,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         !self.counted.sends()
     }
 
-    /// Ends the queue for everyone (see [`crate::Queue::shutdown`]);
+    /// Ends the queue for everyone (see [`crate::queue::Queue::shutdown`]);
     /// whether this call did.
     pub fn shutdown(&self) -> bool {
         self.ring().close()

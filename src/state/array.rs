@@ -3,7 +3,7 @@
 //!
 //! Reads — [`get`](Array::get), [`to_vec`](Array::to_vec) — never wait and
 //! never lock: they copy through the array's two-copy seqlock
-//! ([`crate::seqlock`]), so `to_vec` is a consistent snapshot, the whole
+//! ([`crate::lock::seqlock`]), so `to_vec` is a consistent snapshot, the whole
 //! array as one write left it. Writes — [`set`](Array::set),
 //! [`swap`](Array::swap), [`compare_exchange`](Array::compare_exchange),
 //! [`update`](Array::update) — are atomic for their element and take the
@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::cells::{locked, try_locked, Block, Cells};
 use crate::error::{OutOfBounds, OwnerDied, TryLockError};
+use crate::state::cells::{locked, try_locked, Block, Cells};
 
 /// A fixed-length shared array of `T`, in a named segment or in this process.
 ///
@@ -191,10 +191,10 @@ impl Drop for Held<'_> {
 mod named {
     use super::*;
     use crate::error::{CreateError, OpenError};
-    use crate::layout::{Kind, TypeInfo};
-    use crate::Options;
+    use crate::shm::header::{Kind, TypeInfo};
+    use crate::shm::Options;
 
-    impl<T: crate::Message> Array<T> {
+    impl<T: crate::message::Message> Array<T> {
         /// Creates the array in a new segment `name` (such as `"/scores"`),
         /// holding a copy of `values`; its length is fixed from then on.
         ///

@@ -1,0 +1,96 @@
+//! A bounded single-producer single-consumer ring between two processes
+//! (or two threads): [`Producer`] and [`Consumer`], created and opened by a
+//! segment's name, or made in this process with [`channel`].
+//!
+//! Each message is written straight into a shared slot and read in place
+//! ([`Producer::send_slot`], [`Consumer::recv_ref`]) or by value. A side that
+//! has to wait spins briefly, then sleeps on a futex in the segment; the other
+//! side wakes it only if it is asleep. When one end drops or its process
+//! dies, the other learns it: a receiver gets [`RecvError::Disconnected`]
+//! once it has drained what was sent, a sender gets its value back.
+//!
+//! The protocol, its invariant and its memory orderings are stated in
+//! `src/ring/spsc.rs`.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use bytemuck::Pod;
+
+use crate::error::CreateError;
+#[allow(unused_imports)] // doc links
+use crate::error::RecvError;
+use crate::ring::spsc::{Control, Ring, Slot};
+use crate::shm::backing::Backing;
+use crate::shm::peer::Identity;
+use crate::sync::wait::Wait;
+use crate::sync::Barrier;
+
+mod consumer;
+#[cfg(not(loom))]
+mod named;
+#[cfg(not(loom))]
+pub(crate) use named::LAYOUT;
+mod producer;
+
+pub use consumer::{Consumer, IntoIter, Iter, RecvRef, TryIter};
+pub use producer::{Producer, SendSlot};
+
+/// Both ends of an in-process ring share this allocation.
+struct Heap<T> {
+    ctl: Control,
+    slots: Box<[Slot<T>]>,
+}
+
+// SAFETY: the two ends that share a `Heap` touch its slots only as the ring
+// protocol allows (module invariant); everything else in it is atomic.
+unsafe impl<T: Send> Send for Heap<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Heap<T> {}
+
+fn check_shape<T>(capacity: usize) -> Result<u64, CreateError> {
+    crate::shm::backing::check_element::<T>()?;
+    crate::shm::backing::check_bound(capacity)
+}
+
+/// Creates an in-process ring: both ends in this process, memory on the heap.
+/// Useful between threads, in tests, and as the ring that loom models run.
+///
+/// # Errors
+/// [`CreateError::InvalidCapacity`] for a capacity of 0 (any other up to
+/// 2^40 is held exactly), [`CreateError::UnsupportedType`] for a zero-sized
+/// `T`.
+///
+/// # Examples
+/// ```
+/// let (mut tx, mut rx) = procring::spsc::channel::<u64>(8)?;
+/// tx.send(7)?;
+/// assert_eq!(rx.recv()?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
+    let cap = check_shape::<T>(capacity)?;
+    let slots = crate::ring::slots_for(cap);
+    let heap = Arc::new(Heap { ctl: Control::new(), slots: (0..slots).map(|_| Slot::new()).collect() });
+    #[cfg(not(loom))]
+    let barrier = if crate::sync::register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
+    #[cfg(loom)]
+    let barrier = Barrier::Symmetric;
+    let (p, c) = (heap_ring(&heap, cap, barrier), heap_ring(&heap, cap, barrier));
+    // Fresh slots: both attaches succeed.
+    let _ = heap.ctl.peers.producer.attach(Identity::local());
+    let _ = heap.ctl.peers.consumer.attach(Identity::local());
+    Ok((Producer::new(p), Consumer::new(c)))
+}
+
+fn heap_ring<T: Pod + Send>(heap: &Arc<Heap<T>>, bound: u64, barrier: Barrier) -> Ring<T> {
+    Ring {
+        ctl: NonNull::from(&heap.ctl),
+        slots: NonNull::new(heap.slots.as_ptr().cast_mut()).expect("a boxed slice is never null"),
+        mask: heap.slots.len() as u64 - 1,
+        bound,
+        barrier,
+        wait: Wait::local(),
+        backing: Backing::Local(heap.clone()),
+    }
+}
