@@ -21,7 +21,7 @@ impl Mutex {
     /// Takes it; returns the pid of a dead holder it was taken from.
     pub fn lock(&self, pid: u32, timed: bool) -> Option<u32> {
         let wait = crate::sync::wait::Wait { spin: 0, slice: timed.then_some(std::time::Duration::from_millis(1)) };
-        match self.0.lock(Self::me(pid), &wait, None, None).expect("no deadline") {
+        match self.0.lock(Self::me(pid), &wait, crate::sync::wait::Deadline::Never, None).expect("no deadline") {
             crate::lock::mutex::Taken::Clean => None,
             crate::lock::mutex::Taken::Recovered(dead) => Some(dead),
         }
@@ -69,5 +69,6 @@ pub fn notify(ec: &EventCount) {
 /// Waits (no timeout, no spinning) until `poll` returns `Some`.
 pub fn wait<R>(ec: &EventCount, poll: impl FnMut(bool) -> Option<R>) -> R {
     let wait = crate::sync::wait::Wait { spin: 0, slice: None };
-    ec.wait_until(crate::sync::Barrier::Symmetric, &wait, None, poll).expect("no deadline: waits until ready")
+    ec.wait_until(crate::sync::Barrier::Symmetric, &wait, crate::sync::wait::Deadline::Never, poll)
+        .expect("no deadline: waits until ready")
 }

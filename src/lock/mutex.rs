@@ -55,7 +55,7 @@
 use std::time::Instant;
 
 use crate::shm::peer::{self, Identity, Table};
-use crate::sync::wait::Wait;
+use crate::sync::wait::{Deadline, Wait};
 use crate::sync::{futex_wait, futex_wake_one, spin_hint, AtomicU32, AtomicU64, Ordering};
 
 /// Someone may be asleep on the word.
@@ -104,17 +104,12 @@ impl RobustMutex {
 
     /// Takes the lock for `me` (whose pid must be non-zero), waiting as
     /// `wait` says, until `deadline` (`None` if it passes first).
-    pub(crate) fn lock(
-        &self,
-        me: Identity,
-        wait: &Wait,
-        deadline: Option<Instant>,
-        peers: Option<&Table>,
-    ) -> Option<Taken> {
+    pub(crate) fn lock(&self, me: Identity, wait: &Wait, deadline: Deadline, peers: Option<&Table>) -> Option<Taken> {
         debug_assert!(me.pid != 0 && me.pid <= PID_MASK);
         if self.try_take(0, me.pid) {
             return Some(self.taken(me, Taken::Clean));
         }
+        let deadline = deadline.start();
         let mut spins: u32 = 0;
         loop {
             let s = self.state.load(Ordering::Relaxed);
@@ -131,7 +126,7 @@ impl RobustMutex {
                 // system calls. Busy-poll never sleeps, so it checks the
                 // clock and the holder's life as it spins.
                 spins += 1;
-                if spins % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                if spins % 64 == 0 && deadline.is_limited() && deadline.passed(Instant::now()) {
                     return None;
                 }
                 if wait.spin == u32::MAX && spins % (1 << 14) == 0 {
@@ -154,8 +149,7 @@ impl RobustMutex {
                 continue;
             }
             let mut timeout = wait.slice;
-            if let Some(d) = deadline {
-                let left = d.saturating_duration_since(Instant::now());
+            if let Some(left) = deadline.left(Instant::now()) {
                 if left.is_zero() {
                     return None;
                 }
@@ -264,7 +258,10 @@ mod tests {
                 let (m, count) = (m.clone(), count.clone());
                 std::thread::spawn(move || {
                     for _ in 0..20_000 {
-                        assert_eq!(m.lock(Identity::this_process(), &wait(), None, None), Some(Taken::Clean));
+                        assert_eq!(
+                            m.lock(Identity::this_process(), &wait(), Deadline::Never, None),
+                            Some(Taken::Clean)
+                        );
                         // A non-atomic increment, made atomic by the lock.
                         let v = count.load(Ordering::Relaxed);
                         count.store(v + 1, Ordering::Relaxed);
@@ -283,9 +280,9 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = Identity { pid: child.id(), start: 0 };
         child.wait().unwrap();
-        assert_eq!(m.lock(dead, &wait(), None, None), Some(Taken::Clean));
+        assert_eq!(m.lock(dead, &wait(), Deadline::Never, None), Some(Taken::Clean));
         let me = Identity::this_process();
-        assert_eq!(m.lock(me, &wait(), None, None), Some(Taken::Recovered(dead.pid)));
+        assert_eq!(m.lock(me, &wait(), Deadline::Never, None), Some(Taken::Recovered(dead.pid)));
         assert_eq!(m.take_died(), Some(dead.pid));
         assert_eq!(m.take_died(), None);
         m.unlock();
@@ -296,10 +293,10 @@ mod tests {
     fn a_live_holder_blocks_try_and_timed_locks() {
         let m = RobustMutex::new();
         let me = Identity::this_process();
-        m.lock(me, &wait(), None, None).unwrap();
+        m.lock(me, &wait(), Deadline::Never, None).unwrap();
         assert_eq!(m.try_lock(me, None), None);
         let deadline = Instant::now() + std::time::Duration::from_millis(20);
-        assert_eq!(m.lock(me, &wait(), Some(deadline), None), None);
+        assert_eq!(m.lock(me, &wait(), Deadline::At(deadline), None), None);
         assert!(Instant::now() >= deadline);
         m.unlock();
     }

@@ -44,7 +44,7 @@ use crate::shm::backing::Backing;
 #[cfg(not(loom))]
 use crate::shm::backing::{local_barrier, HeapBlock};
 use crate::shm::peer::{Identity, Refused};
-use crate::sync::wait::{Limit, Wait};
+use crate::sync::wait::{Deadline, Wait};
 use crate::sync::Barrier;
 
 /// The memory behind a pipe's rings, shared by its ends in this process.

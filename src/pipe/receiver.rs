@@ -37,21 +37,21 @@ impl Receiver {
     /// The next message: the first look inline, the wait (if `block` and
     /// the ring is empty) out of line.
     #[inline(always)]
-    fn find(&mut self, limit: Limit, block: bool) -> Result<Found, Stop> {
+    fn find(&mut self, deadline: Deadline, block: bool) -> Result<Found, Stop> {
         let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.buffers[self.dir]);
         match self.reader.try_find(ctl, region) {
-            Err(Stop::NotNow) if block => self.wait_find(limit),
+            Err(Stop::NotNow) if block => self.wait_find(deadline),
             other => other,
         }
     }
 
     #[inline(never)]
-    fn wait_find(&mut self, limit: Limit) -> Result<Found, Stop> {
+    fn wait_find(&mut self, deadline: Deadline) -> Result<Found, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
         let (ctl, region) = (shared.ctl(dir), &shared.buffers[dir]);
         let reader = &mut self.reader;
-        let outcome = ctl.not_empty.wait_until(shared.barrier, &self.wait, limit.deadline(), |thorough| {
-            if thorough {
+        let outcome = ctl.not_empty.wait_until(shared.barrier, &self.wait, deadline, |check_peers| {
+            if check_peers {
                 // Notices a producer that died without dropping its end.
                 let _ = ctl.peers.producer.state(true);
             }
@@ -68,8 +68,8 @@ impl Receiver {
         self.reader.release(self.shared.ctl(self.dir), found, self.shared.barrier);
     }
 
-    fn recv_with(&mut self, limit: Limit, block: bool) -> Result<Vec<u8>, MessageRecvError> {
-        let found = self.find(limit, block).map_err(recv_err)?;
+    fn recv_with(&mut self, deadline: Deadline, block: bool) -> Result<Vec<u8>, MessageRecvError> {
+        let found = self.find(deadline, block).map_err(recv_err)?;
         let mut out = vec![0u8; found.len];
         self.reader.read(&self.shared.buffers[self.dir], &found, &mut out);
         self.release(found);
@@ -82,7 +82,7 @@ impl Receiver {
     /// [`MessageRecvError::Empty`], [`MessageRecvError::Disconnected`]
     /// (drained, sender gone), [`MessageRecvError::Corrupt`].
     pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, MessageRecvError> {
-        self.recv_with(Limit::Never, false)
+        self.recv_with(Deadline::Never, false)
     }
 
     /// Receives the next message, waiting as long as it takes.
@@ -90,7 +90,7 @@ impl Receiver {
     /// # Errors
     /// [`MessageRecvError::Disconnected`], [`MessageRecvError::Corrupt`].
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>, MessageRecvError> {
-        self.recv_with(Limit::Never, true)
+        self.recv_with(Deadline::Never, true)
     }
 
     /// Receives the next message, waiting at most `timeout`.
@@ -98,12 +98,12 @@ impl Receiver {
     /// # Errors
     /// As [`Receiver::recv_bytes`], or [`MessageRecvError::Timeout`].
     pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, MessageRecvError> {
-        self.recv_with(Limit::After(timeout), true)
+        self.recv_with(Deadline::After(timeout), true)
     }
 
     #[inline(always)]
-    fn recv_into_with(&mut self, buf: &mut [u8], limit: Limit, block: bool) -> Result<usize, MessageRecvError> {
-        let found = self.find(limit, block).map_err(recv_err)?;
+    fn recv_into_with(&mut self, buf: &mut [u8], deadline: Deadline, block: bool) -> Result<usize, MessageRecvError> {
+        let found = self.find(deadline, block).map_err(recv_err)?;
         if found.len > buf.len() {
             // Left unread: the caller may come back with a larger buffer.
             return Err(MessageRecvError::BufferTooSmall { needed: found.len });
@@ -122,7 +122,7 @@ impl Receiver {
     /// message stays unread), or as [`Receiver::recv_bytes`].
     #[inline]
     pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
-        self.recv_into_with(buf, Limit::Never, true)
+        self.recv_into_with(buf, Deadline::Never, true)
     }
 
     /// As [`Receiver::recv_bytes_into`], if a message is ready now.
@@ -131,7 +131,7 @@ impl Receiver {
     /// As [`Receiver::recv_bytes_into`], or [`MessageRecvError::Empty`].
     #[inline]
     pub fn try_recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, MessageRecvError> {
-        self.recv_into_with(buf, Limit::Never, false)
+        self.recv_into_with(buf, Deadline::Never, false)
     }
 
     /// As [`Receiver::recv_bytes_into`], waiting at most `timeout`.
@@ -140,18 +140,18 @@ impl Receiver {
     /// As [`Receiver::recv_bytes_into`], or [`MessageRecvError::Timeout`].
     #[inline]
     pub fn recv_bytes_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, MessageRecvError> {
-        self.recv_into_with(buf, Limit::After(timeout), true)
+        self.recv_into_with(buf, Deadline::After(timeout), true)
     }
 
     /// Whether a receive would not block now or within `timeout`: a message
     /// is waiting, or the sender is gone (Python's `Connection.poll`).
     pub fn poll(&mut self, timeout: Duration) -> bool {
-        !matches!(self.find(Limit::After(timeout), !timeout.is_zero()), Err(Stop::NotNow | Stop::Timeout))
+        !matches!(self.find(Deadline::After(timeout), !timeout.is_zero()), Err(Stop::NotNow | Stop::Timeout))
     }
 
     #[inline(always)]
-    fn read_with(&mut self, limit: Limit, block: bool) -> Result<RecvBuf<'_>, MessageRecvError> {
-        let found = self.find(limit, block).map_err(recv_err)?;
+    fn read_with(&mut self, deadline: Deadline, block: bool) -> Result<RecvBuf<'_>, MessageRecvError> {
+        let found = self.find(deadline, block).map_err(recv_err)?;
         Ok(RecvBuf { receiver: self, found })
     }
 
@@ -162,7 +162,7 @@ impl Receiver {
     /// As [`Receiver::recv_bytes`].
     #[inline]
     pub fn read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
-        self.read_with(Limit::Never, true)
+        self.read_with(Deadline::Never, true)
     }
 
     /// As [`Receiver::read`], if a message is ready now.
@@ -171,7 +171,7 @@ impl Receiver {
     /// As [`Receiver::try_recv_bytes`].
     #[inline]
     pub fn try_read(&mut self) -> Result<RecvBuf<'_>, MessageRecvError> {
-        self.read_with(Limit::Never, false)
+        self.read_with(Deadline::Never, false)
     }
 
     /// As [`Receiver::read`], waiting at most `timeout`.
@@ -180,7 +180,7 @@ impl Receiver {
     /// As [`Receiver::recv_bytes_timeout`].
     #[inline]
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<RecvBuf<'_>, MessageRecvError> {
-        self.read_with(Limit::After(timeout), true)
+        self.read_with(Deadline::After(timeout), true)
     }
 }
 

@@ -48,21 +48,21 @@ impl Sender {
     /// Room for a `len`-byte message: the first try inline, the wait (if
     /// `block` and the ring is full) out of line.
     #[inline(always)]
-    fn place(&mut self, len: usize, limit: Limit, block: bool) -> Result<Place, Stop> {
+    fn place(&mut self, len: usize, deadline: Deadline, block: bool) -> Result<Place, Stop> {
         let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.buffers[self.dir]);
         match self.writer.try_place(ctl, region, len) {
-            Err(Stop::NotNow) if block => self.wait_place(len, limit),
+            Err(Stop::NotNow) if block => self.wait_place(len, deadline),
             other => other,
         }
     }
 
     #[inline(never)]
-    fn wait_place(&mut self, len: usize, limit: Limit) -> Result<Place, Stop> {
+    fn wait_place(&mut self, len: usize, deadline: Deadline) -> Result<Place, Stop> {
         let (shared, dir) = (&self.shared, self.dir);
         let (ctl, region) = (shared.ctl(dir), &shared.buffers[dir]);
         let writer = &mut self.writer;
-        let outcome = ctl.not_full.wait_until(shared.barrier, &self.wait, limit.deadline(), |thorough| {
-            if thorough {
+        let outcome = ctl.not_full.wait_until(shared.barrier, &self.wait, deadline, |check_peers| {
+            if check_peers {
                 // Notices a consumer that died without dropping its end.
                 let _ = ctl.peers.consumer.state(true);
             }
@@ -75,8 +75,8 @@ impl Sender {
     }
 
     #[inline(always)]
-    fn send_with(&mut self, msg: &[u8], limit: Limit, block: bool) -> Result<(), MessageSendError> {
-        let place = self.place(msg.len(), limit, block).map_err(send_err)?;
+    fn send_with(&mut self, msg: &[u8], deadline: Deadline, block: bool) -> Result<(), MessageSendError> {
+        let place = self.place(msg.len(), deadline, block).map_err(send_err)?;
         let (ctl, region) = (self.shared.ctl(self.dir), &self.shared.buffers[self.dir]);
         #[cfg(not(procring_bug = "pipe_publish_before_payload"))]
         {
@@ -98,7 +98,7 @@ impl Sender {
     /// [`MessageSendError::Full`], [`MessageSendError::Disconnected`].
     #[inline]
     pub fn try_send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
-        self.send_with(msg, Limit::Never, false)
+        self.send_with(msg, Deadline::Never, false)
     }
 
     /// Sends `msg`, waiting for room as long as it takes.
@@ -107,7 +107,7 @@ impl Sender {
     /// [`MessageSendError::TooLarge`], [`MessageSendError::Disconnected`].
     #[inline]
     pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), MessageSendError> {
-        self.send_with(msg, Limit::Never, true)
+        self.send_with(msg, Deadline::Never, true)
     }
 
     /// Sends `msg`, waiting at most `timeout` for room.
@@ -116,12 +116,12 @@ impl Sender {
     /// As [`Sender::send_bytes`], or [`MessageSendError::Timeout`].
     #[inline]
     pub fn send_bytes_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), MessageSendError> {
-        self.send_with(msg, Limit::After(timeout), true)
+        self.send_with(msg, Deadline::After(timeout), true)
     }
 
     #[inline(always)]
-    fn reserve_with(&mut self, len: usize, limit: Limit, block: bool) -> Result<SendBuf<'_>, MessageSendError> {
-        let place = self.place(len, limit, block).map_err(send_err)?;
+    fn reserve_with(&mut self, len: usize, deadline: Deadline, block: bool) -> Result<SendBuf<'_>, MessageSendError> {
+        let place = self.place(len, deadline, block).map_err(send_err)?;
         Ok(SendBuf { sender: self, place })
     }
 
@@ -132,7 +132,7 @@ impl Sender {
     /// As [`Sender::send_bytes`].
     #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
-        self.reserve_with(len, Limit::Never, true)
+        self.reserve_with(len, Deadline::Never, true)
     }
 
     /// As [`Sender::reserve`], if there is room now.
@@ -141,7 +141,7 @@ impl Sender {
     /// As [`Sender::try_send_bytes`].
     #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<SendBuf<'_>, MessageSendError> {
-        self.reserve_with(len, Limit::Never, false)
+        self.reserve_with(len, Deadline::Never, false)
     }
 
     /// As [`Sender::reserve`], waiting at most `timeout`.
@@ -150,7 +150,7 @@ impl Sender {
     /// As [`Sender::send_bytes_timeout`].
     #[inline]
     pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<SendBuf<'_>, MessageSendError> {
-        self.reserve_with(len, Limit::After(timeout), true)
+        self.reserve_with(len, Deadline::After(timeout), true)
     }
 }
 

@@ -11,7 +11,7 @@ use super::guards::{RecvRef, SendSlot};
 use super::handle::{blocking, recv_blocking, send_err, try_send_err, Handle};
 use super::{Shared, RECEIVES, SENDS};
 use crate::error::{CreateError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::sync::wait::{Limit, Wait};
+use crate::sync::wait::{Deadline, Wait};
 
 /// What every handle offers: the queue's size and counters.
 macro_rules! observing {
@@ -94,7 +94,7 @@ macro_rules! sending {
             // The first try inline, as the SPSC ring's `send`: the value goes
             // straight into its slot, not through the waiting function's argument.
             match self.try_send(value) {
-                Err(TrySendError::Full(v)) => self.h.send_within(v, Limit::Never).map_err(blocking),
+                Err(TrySendError::Full(v)) => self.h.send_within(v, Deadline::Never).map_err(blocking),
                 other => other.map_err(|e| SendError(e.into_inner())),
             }
         }
@@ -106,17 +106,17 @@ macro_rules! sending {
         /// as [`Self::send`]; both hand `value` back.
         pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
             match self.try_send(value) {
-                Err(TrySendError::Full(v)) => self.h.send_within(v, Limit::After(timeout)),
+                Err(TrySendError::Full(v)) => self.h.send_within(v, Deadline::After(timeout)),
                 other => other.map_err(|e| SendTimeoutError::Disconnected(e.into_inner())),
             }
         }
 
-        /// Sends `value`, waiting for room until `deadline` (`None`: no limit).
+        /// Sends `value`, waiting for room until `deadline` (`None`: no deadline).
         ///
         /// # Errors
         /// As [`Self::send_timeout`].
         pub fn send_deadline(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-            self.h.send_within(value, Limit::at(deadline))
+            self.h.send_within(value, Deadline::at(deadline))
         }
 
         /// Zero-copy send: claims a slot to write in place; [`SendSlot::commit`]
@@ -137,7 +137,7 @@ macro_rules! sending {
         /// # Errors
         /// As [`Self::send`], without a value to hand back.
         pub fn reserve(&self) -> Result<SendSlot<'_, T>, SendError<()>> {
-            self.reserve_within(Limit::Never).map_err(blocking)
+            self.reserve_within(Deadline::Never).map_err(blocking)
         }
 
         /// Zero-copy send, waiting at most `timeout` for a slot.
@@ -145,11 +145,11 @@ macro_rules! sending {
         /// # Errors
         /// As [`Self::send_timeout`], without a value to hand back.
         pub fn reserve_timeout(&self, timeout: Duration) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
-            self.reserve_within(Limit::After(timeout))
+            self.reserve_within(Deadline::After(timeout))
         }
 
-        fn reserve_within(&self, limit: Limit) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
-            match self.h.claim_send(limit) {
+        fn reserve_within(&self, deadline: Deadline) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
+            match self.h.claim_send(deadline) {
                 Ok(pos) => Ok(SendSlot::new(self.h.ring(), pos)),
                 Err(stop) => Err(send_err(stop, ())),
             }
@@ -212,7 +212,7 @@ macro_rules! receiving {
         pub fn recv(&self) -> Result<T, RecvError> {
             // Not through `recv_within`: its `Result` mapped to this error type
             // would be a second copy of the message.
-            match self.h.recv_ref_within(Limit::Never) {
+            match self.h.recv_ref_within(Deadline::Never) {
                 Ok(m) => Ok(*m),
                 Err(e) => Err(recv_blocking(e)),
             }
@@ -224,16 +224,16 @@ macro_rules! receiving {
         /// [`RecvTimeoutError::Timeout`], or as [`Self::recv`].
         #[inline]
         pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-            self.h.recv_ref_within(Limit::After(timeout)).map(|m| *m)
+            self.h.recv_ref_within(Deadline::After(timeout)).map(|m| *m)
         }
 
-        /// Receives a message, waiting until `deadline` (`None`: no limit).
+        /// Receives a message, waiting until `deadline` (`None`: no deadline).
         ///
         /// # Errors
         /// As [`Self::recv_timeout`].
         #[inline]
         pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-            self.h.recv_ref_within(Limit::at(deadline)).map(|m| *m)
+            self.h.recv_ref_within(Deadline::at(deadline)).map(|m| *m)
         }
 
         /// Zero-copy receive: the next message, read in place; its slot is
@@ -251,7 +251,7 @@ macro_rules! receiving {
         /// # Errors
         /// As [`Self::recv`].
         pub fn recv_ref(&self) -> Result<RecvRef<'_, T>, RecvError> {
-            self.h.recv_ref_within(Limit::Never).map(RecvRef::held).map_err(recv_blocking)
+            self.h.recv_ref_within(Deadline::Never).map(RecvRef::held).map_err(recv_blocking)
         }
 
         /// Zero-copy receive, waiting at most `timeout`.
@@ -259,7 +259,7 @@ macro_rules! receiving {
         /// # Errors
         /// As [`Self::recv_timeout`].
         pub fn recv_ref_timeout(&self, timeout: Duration) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-            self.h.recv_ref_within(Limit::After(timeout)).map(RecvRef::held)
+            self.h.recv_ref_within(Deadline::After(timeout)).map(RecvRef::held)
         }
 
         /// Receives as many ready messages as fit in `out`; returns how many
@@ -330,7 +330,7 @@ pub struct Iter<'a, T> {
 impl<T: Pod> Iterator for Iter<'_, T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
-        self.h.recv_ref_within(Limit::Never).ok().map(|m| *m)
+        self.h.recv_ref_within(Deadline::Never).ok().map(|m| *m)
     }
 }
 
@@ -356,7 +356,7 @@ pub struct IntoIter<T> {
 impl<T: Pod> Iterator for IntoIter<T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
-        self.h.recv_ref_within(Limit::Never).ok().map(|m| *m)
+        self.h.recv_ref_within(Deadline::Never).ok().map(|m| *m)
     }
 }
 

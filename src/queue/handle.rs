@@ -10,7 +10,7 @@ use super::guards::RecvRef;
 use super::{Counted, Shared};
 use crate::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::ring::mpmc::{Claim, Mpmc, Stop};
-use crate::sync::wait::{Limit, Wait};
+use crate::sync::wait::{Deadline, Wait};
 
 /// One handle on a queue: `Queue`, `Sender` and `Receiver` are each one,
 /// differing in what they count as and which operations they offer.
@@ -76,17 +76,17 @@ impl<T: Pod> Handle<T> {
         self.ring().try_claim_send()
     }
 
-    /// A claim to send, waiting for room up to `limit`.
-    pub(crate) fn claim_send(&self, limit: Limit) -> Result<Claim, Stop> {
+    /// A claim to send, waiting for room up to `deadline`.
+    pub(crate) fn claim_send(&self, deadline: Deadline) -> Result<Claim, Stop> {
         if !self.counted.sends() {
             return Err(Stop::Closed);
         }
-        self.ring().claim_send(&self.wait, limit)
+        self.ring().claim_send(&self.wait, deadline)
     }
 
-    /// Sends `value`, waiting for room up to `limit`.
-    pub(crate) fn send_within(&self, value: T, limit: Limit) -> Result<(), SendTimeoutError<T>> {
-        match self.claim_send(limit) {
+    /// Sends `value`, waiting for room up to `deadline`.
+    pub(crate) fn send_within(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+        match self.claim_send(deadline) {
             Ok(pos) => {
                 self.write_publish(pos, value);
                 Ok(())
@@ -105,10 +105,10 @@ impl<T: Pod> Handle<T> {
         }
     }
 
-    /// As [`Handle::try_recv_in_call`], waiting up to `limit`.
+    /// As [`Handle::try_recv_in_call`], waiting up to `deadline`.
     #[inline(always)]
-    pub(crate) fn recv_ref_within(&self, limit: Limit) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-        let pos = self.ring().claim_recv(&self.wait, limit).map_err(recv_err)?;
+    pub(crate) fn recv_ref_within(&self, deadline: Deadline) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
+        let pos = self.ring().claim_recv(&self.wait, deadline).map_err(recv_err)?;
         Ok(RecvRef::new(self.ring(), pos))
     }
 

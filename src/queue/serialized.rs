@@ -19,7 +19,7 @@ use crate::error::{CreateError, MessageRecvError, MessageSendError};
 use crate::queue::{check_capacity, Counted, Shared};
 use crate::ring::mpmc::{Claim, Geometry, Mpmc, Stop};
 use crate::shm::header::TypeInfo;
-use crate::sync::wait::{Limit, Wait};
+use crate::sync::wait::{Deadline, Wait};
 
 /// Bytes of the length prefix in a slot.
 const LEN: usize = 4;
@@ -259,7 +259,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::try_send`], but never `Full`.
     pub fn send(&self, value: &T) -> Result<(), MessageSendError> {
-        self.send_within(value, Limit::Never)
+        self.send_within(value, Deadline::Never)
     }
 
     /// Sends `value`, waiting at most `timeout` for room.
@@ -267,7 +267,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::try_send`], with `Timeout` instead of `Full`.
     pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), MessageSendError> {
-        self.send_within(value, Limit::After(timeout))
+        self.send_within(value, Deadline::After(timeout))
     }
 
     /// Sends `value`, waiting for room until `deadline` (`None`: no limit).
@@ -275,12 +275,12 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::send_timeout`].
     pub fn send_deadline(&self, value: &T, deadline: Option<Instant>) -> Result<(), MessageSendError> {
-        self.send_within(value, Limit::at(deadline))
+        self.send_within(value, Deadline::at(deadline))
     }
 
-    fn send_within(&self, value: &T, limit: Limit) -> Result<(), MessageSendError> {
+    fn send_within(&self, value: &T, deadline: Deadline) -> Result<(), MessageSendError> {
         let bytes = self.encode(value)?;
-        self.put(self.claim_send(|ring| ring.claim_send(&self.wait, limit)), &bytes)
+        self.put(self.claim_send(|ring| ring.claim_send(&self.wait, deadline)), &bytes)
     }
 
     /// Receives a value if one is ready now.
@@ -298,7 +298,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::try_recv`], but never `Empty`.
     pub fn recv(&self) -> Result<T, MessageRecvError> {
-        self.recv_within(Limit::Never)
+        self.recv_within(Deadline::Never)
     }
 
     /// Receives a value, waiting at most `timeout`.
@@ -306,7 +306,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::try_recv`], with `Timeout` instead of `Empty`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, MessageRecvError> {
-        self.recv_within(Limit::After(timeout))
+        self.recv_within(Deadline::After(timeout))
     }
 
     /// Receives a value, waiting until `deadline` (`None`: no limit).
@@ -314,10 +314,10 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// # Errors
     /// As [`SerdeQueue::recv_timeout`].
     pub fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, MessageRecvError> {
-        self.recv_within(Limit::at(deadline))
+        self.recv_within(Deadline::at(deadline))
     }
 
-    fn recv_within(&self, limit: Limit) -> Result<T, MessageRecvError> {
-        self.take(self.ring().claim_recv(&self.wait, limit))
+    fn recv_within(&self, deadline: Deadline) -> Result<T, MessageRecvError> {
+        self.take(self.ring().claim_recv(&self.wait, deadline))
     }
 }

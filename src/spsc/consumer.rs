@@ -11,7 +11,7 @@ use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::ring::pace::Pacer;
 use crate::ring::spsc::{available, Ring, TailView};
 use crate::shm::peer::PeerState;
-use crate::sync::wait::Limit;
+use crate::sync::wait::Deadline;
 use crate::sync::{prefetch, ConstPtr, Ordering};
 
 /// The receiving end of an SPSC ring. One per ring; not `Clone`.
@@ -79,14 +79,14 @@ impl<T: Pod> Consumer<T> {
         head: u64,
         tail_view: &mut TailView,
         want: u64,
-        thorough: bool,
+        check_peers: bool,
     ) -> Option<Result<u64, RecvError>> {
         match available(ring, head, tail_view, want) {
             Ok(0) => prefetch(ring.slot_end(head)),
             other => return Some(other),
         }
         let ctl = ring.ctl();
-        if ctl.peers.producer.state(thorough) != PeerState::Gone {
+        if ctl.peers.producer.state(check_peers) != PeerState::Gone {
             return None;
         }
         // The producer stored its last `tail` before `GONE` (Release/Acquire
@@ -101,20 +101,19 @@ impl<T: Pod> Consumer<T> {
     /// shared `tail` is reread if fewer than `want` are known to be ready).
     /// The clock is read only if the first look finds nothing.
     #[inline(always)]
-    fn wait_ready(&mut self, want: u64, limit: Limit) -> Result<u64, RecvTimeoutError> {
+    fn wait_ready(&mut self, want: u64, deadline: Deadline) -> Result<u64, RecvTimeoutError> {
         match Self::poll(&self.ring, self.head, &mut self.tail_view, want, false) {
             Some(r) => r.map_err(Into::into),
-            None => self.wait_ready_slow(limit.deadline()),
+            None => self.wait_ready_slow(deadline),
         }
     }
 
-    fn wait_ready_slow(&mut self, deadline: Option<Instant>) -> Result<u64, RecvTimeoutError> {
+    fn wait_ready_slow(&mut self, deadline: Deadline) -> Result<u64, RecvTimeoutError> {
         let Self { ring, head, tail_view } = self;
         let head = *head;
-        let outcome = ring
-            .ctl()
-            .not_empty
-            .wait_until(ring.barrier, &ring.wait, deadline, |thorough| Self::poll(ring, head, tail_view, 1, thorough));
+        let outcome = ring.ctl().not_empty.wait_until(ring.barrier, &ring.wait, deadline, |check_peers| {
+            Self::poll(ring, head, tail_view, 1, check_peers)
+        });
         match outcome {
             Some(r) => r.map_err(Into::into),
             None => Err(RecvTimeoutError::Timeout),
@@ -174,16 +173,16 @@ impl<T: Pod> Consumer<T> {
     /// [`Consumer::recv`].
     #[inline]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.ref_within(Limit::After(timeout)).map(|m| *m)
+        self.ref_within(Deadline::After(timeout)).map(|m| *m)
     }
 
-    /// Receives a message, waiting until `deadline` (`None`: no limit).
+    /// Receives a message, waiting until `deadline` (`None`: no deadline).
     ///
     /// # Errors
     /// As [`Consumer::recv_timeout`].
     #[inline]
     pub fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        self.ref_within(Limit::at(deadline)).map(|m| *m)
+        self.ref_within(Deadline::at(deadline)).map(|m| *m)
     }
 
     /// Every blocking receive: one look, and a wait only if it found
@@ -193,8 +192,8 @@ impl<T: Pod> Consumer<T> {
     /// the caller then converted, cost about 12 ns a round trip between two
     /// processes.)
     #[inline(always)]
-    fn ref_within(&mut self, limit: Limit) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-        self.wait_ready(1, limit)?;
+    fn ref_within(&mut self, deadline: Deadline) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
+        self.wait_ready(1, deadline)?;
         Ok(self.ref_guard())
     }
 
@@ -223,7 +222,7 @@ impl<T: Pod> Consumer<T> {
     /// As [`Consumer::recv`].
     #[inline]
     pub fn recv_ref(&mut self) -> Result<RecvRef<'_, T>, RecvError> {
-        self.ref_within(Limit::Never).map_err(|e| match e {
+        self.ref_within(Deadline::Never).map_err(|e| match e {
             RecvTimeoutError::Corrupt(w) => RecvError::Corrupt(w),
             _ => RecvError::Disconnected,
         })
@@ -234,7 +233,7 @@ impl<T: Pod> Consumer<T> {
     /// # Errors
     /// As [`Consumer::recv_timeout`].
     pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvRef<'_, T>, RecvTimeoutError> {
-        self.ref_within(Limit::After(timeout))
+        self.ref_within(Deadline::After(timeout))
     }
 
     fn read_batch(&mut self, ready: u64, out: &mut [T]) -> usize {
@@ -271,7 +270,7 @@ impl<T: Pod> Consumer<T> {
         if out.is_empty() {
             return Ok(0);
         }
-        match self.wait_ready(out.len() as u64, Limit::Never) {
+        match self.wait_ready(out.len() as u64, Deadline::Never) {
             Ok(ready) => Ok(self.read_batch(ready, out)),
             Err(RecvTimeoutError::Corrupt(w)) => Err(RecvError::Corrupt(w)),
             Err(_) => Err(RecvError::Disconnected),
@@ -286,7 +285,7 @@ impl<T: Pod> Consumer<T> {
         if out.is_empty() {
             return Ok(0);
         }
-        let ready = self.wait_ready(out.len() as u64, Limit::After(timeout))?;
+        let ready = self.wait_ready(out.len() as u64, Deadline::After(timeout))?;
         Ok(self.read_batch(ready, out))
     }
 }

@@ -10,7 +10,7 @@ use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::ring::pace::Pacer;
 use crate::ring::spsc::{room, HeadView, Ring};
 use crate::shm::peer::PeerState;
-use crate::sync::wait::Limit;
+use crate::sync::wait::Deadline;
 use crate::sync::{MutPtr, Ordering};
 
 /// Why a wait stopped without success.
@@ -92,8 +92,8 @@ impl<T: Pod> Producer<T> {
     }
 
     #[inline(always)]
-    fn consumer_gone(&self, thorough: bool) -> bool {
-        self.ring.ctl().peers.consumer.state(thorough) == PeerState::Gone
+    fn consumer_gone(&self, check_peers: bool) -> bool {
+        self.ring.ctl().peers.consumer.state(check_peers) == PeerState::Gone
     }
 
     #[inline(always)]
@@ -134,11 +134,11 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Waits until there is room (`Ok`), the consumer is gone, or `deadline`.
-    fn wait_room(&mut self, deadline: Option<Instant>) -> Result<u64, Stop> {
+    fn wait_room(&mut self, deadline: Deadline) -> Result<u64, Stop> {
         let Self { ring, tail, head_view } = self;
         let (ctl, cap, tail) = (ring.ctl(), ring.capacity(), *tail);
-        let outcome = ctl.not_full.wait_until(ring.barrier, &ring.wait, deadline, |thorough| {
-            if ctl.peers.consumer.state(thorough) == PeerState::Gone {
+        let outcome = ctl.not_full.wait_until(ring.barrier, &ring.wait, deadline, |check_peers| {
+            if ctl.peers.consumer.state(check_peers) == PeerState::Gone {
                 return Some(Err(Stop::Disconnected));
             }
             match room(ctl, cap, tail, head_view, 1) {
@@ -213,7 +213,7 @@ impl<T: Pod> Producer<T> {
         }
     }
 
-    /// Sends `value`, waiting for room until `deadline` (`None`: no limit).
+    /// Sends `value`, waiting for room until `deadline` (`None`: no deadline).
     ///
     /// # Errors
     /// As [`Producer::send_timeout`].
@@ -221,7 +221,7 @@ impl<T: Pod> Producer<T> {
         match self.try_send(value) {
             Ok(()) => Ok(()),
             Err(TrySendError::Disconnected(v)) => Err(SendTimeoutError::Disconnected(v)),
-            Err(TrySendError::Full(v)) => match self.wait_room(deadline) {
+            Err(TrySendError::Full(v)) => match self.wait_room(Deadline::at(deadline)) {
                 Ok(_) => {
                     self.write_publish(v);
                     Ok(())
@@ -269,7 +269,7 @@ impl<T: Pod> Producer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&mut self) -> Result<SendSlot<'_, T>, SendError<()>> {
-        self.reserve_within(Limit::Never).map_err(|_| SendError(()))
+        self.reserve_within(Deadline::Never).map_err(|_| SendError(()))
     }
 
     /// Zero-copy send, waiting at most `timeout` for a free slot.
@@ -277,14 +277,14 @@ impl<T: Pod> Producer<T> {
     /// # Errors
     /// As [`Producer::send_timeout`].
     pub fn reserve_timeout(&mut self, timeout: Duration) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
-        self.reserve_within(Limit::After(timeout))
+        self.reserve_within(Deadline::After(timeout))
     }
 
-    fn reserve_within(&mut self, limit: Limit) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
+    fn reserve_within(&mut self, deadline: Deadline) -> Result<SendSlot<'_, T>, SendTimeoutError<()>> {
         match self.try_reserve() {
             Ok(_) => {}
             Err(TrySendError::Disconnected(())) => return Err(SendTimeoutError::Disconnected(())),
-            Err(TrySendError::Full(())) => match self.wait_room(limit.deadline()) {
+            Err(TrySendError::Full(())) => match self.wait_room(deadline) {
                 Ok(_) => {}
                 Err(Stop::Timeout) => return Err(SendTimeoutError::Timeout(())),
                 Err(Stop::Disconnected) => return Err(SendTimeoutError::Disconnected(())),
@@ -327,7 +327,7 @@ impl<T: Pod> Producer<T> {
     /// # Errors
     /// [`SendError`] with the number of items sent before the consumer went.
     pub fn send_batch(&mut self, items: &[T]) -> Result<(), SendError<usize>> {
-        self.send_batch_within(items, Limit::Never).map_err(|e| SendError(e.into_inner()))
+        self.send_batch_within(items, Deadline::Never).map_err(|e| SendError(e.into_inner()))
     }
 
     /// Sends all of `items`, waiting at most `timeout` in all.
@@ -335,10 +335,10 @@ impl<T: Pod> Producer<T> {
     /// # Errors
     /// [`SendTimeoutError`] with the number of items sent before it stopped.
     pub fn send_batch_timeout(&mut self, items: &[T], timeout: Duration) -> Result<(), SendTimeoutError<usize>> {
-        self.send_batch_within(items, Limit::After(timeout))
+        self.send_batch_within(items, Deadline::After(timeout))
     }
 
-    fn send_batch_within(&mut self, items: &[T], mut limit: Limit) -> Result<(), SendTimeoutError<usize>> {
+    fn send_batch_within(&mut self, items: &[T], mut deadline: Deadline) -> Result<(), SendTimeoutError<usize>> {
         let mut sent = 0;
         while sent < items.len() {
             match self.try_send_batch(&items[sent..]) {
@@ -346,8 +346,7 @@ impl<T: Pod> Producer<T> {
                 Err(TrySendError::Disconnected(())) => return Err(SendTimeoutError::Disconnected(sent)),
                 Err(TrySendError::Full(())) => {
                     // The first wait fixes the deadline for all the others.
-                    let deadline = limit.deadline();
-                    limit = Limit::at(deadline);
+                    deadline = deadline.start();
                     match self.wait_room(deadline) {
                         Ok(_) => {}
                         Err(Stop::Timeout) => return Err(SendTimeoutError::Timeout(sent)),

@@ -25,7 +25,8 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::error::{OutOfBounds, OwnerDied, TryLockError};
-use crate::state::cells::{locked, try_locked, Block, Cells};
+use crate::state::cells::{locked, try_locked, Cells};
+use crate::sync::wait::Deadline;
 
 /// A fixed-length shared array of `T`, in a named segment or in this process.
 ///
@@ -150,21 +151,21 @@ impl<T: Pod> Array<T> {
     /// `Err` carries the guard too: the lock is held, and the previous
     /// holder died holding it (see [`OwnerDied`]).
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, OwnerDied<ArrayGuard<'_, T>>> {
-        locked(self.acquire(Block::Until(None)))
+        locked(self.acquire(Deadline::Never))
     }
 
     /// Takes the lock if no live process or thread holds it.
     pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
-        try_locked(self.acquire(Block::No))
+        try_locked(self.acquire(Deadline::Now))
     }
 
     /// Takes the lock, waiting at most `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
-        try_locked(self.acquire(Block::at_most(timeout)))
+        try_locked(self.acquire(Deadline::After(timeout)))
     }
 
-    fn acquire(&self, block: Block) -> Option<(ArrayGuard<'_, T>, Option<u32>)> {
-        let died = self.cells.lock(block, true)?;
+    fn acquire(&self, deadline: Deadline) -> Option<(ArrayGuard<'_, T>, Option<u32>)> {
+        let died = self.cells.lock(deadline, true)?;
         let mut local = vec![T::zeroed(); self.len];
         self.cells.read_locked(0, bytemuck::cast_slice_mut(&mut local));
         Some((ArrayGuard { array: self, local, dirty: false }, died))
@@ -173,7 +174,7 @@ impl<T: Pod> Array<T> {
     /// The lock for one of our own writes: a dead holder's news is left for
     /// the next `lock()` caller.
     fn write_lock(&self) -> Held<'_> {
-        self.cells.lock(Block::Until(None), false).expect("waits without a deadline");
+        self.cells.lock(Deadline::Never, false).expect("waits without a deadline");
         Held(&self.cells)
     }
 }

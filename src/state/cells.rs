@@ -17,14 +17,13 @@
 //! of copy 0 instead, and uses only the mutex of all this.
 
 use std::ptr::NonNull;
-use std::time::Instant;
 
 use crate::error::{OwnerDied, TryLockError};
 use crate::lock::mutex::{RobustMutex, Taken};
 use crate::lock::seqlock::{self, SeqLock};
 use crate::shm::backing::Backing;
 use crate::shm::peer::Identity;
-use crate::sync::wait::Wait;
+use crate::sync::wait::{Deadline, Wait};
 use crate::sync::AtomicU64;
 
 /// The control block, `#[repr(C)]`.
@@ -63,22 +62,6 @@ impl Control {
     }
 }
 
-/// How long a locker waits.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Block {
-    /// Not at all.
-    No,
-    /// Until the lock is free, or the deadline (if any) passes.
-    Until(Option<Instant>),
-}
-
-impl Block {
-    /// Until the lock is free, or `timeout` from now.
-    pub(crate) fn at_most(timeout: std::time::Duration) -> Self {
-        Block::Until(Some(Instant::now() + timeout))
-    }
-}
-
 /// A guard taken without a deadline, as `lock()` returns it: `Err` when the
 /// previous holder died (the guard is inside).
 pub(crate) fn locked<G>(taken: Option<(G, Option<u32>)>) -> Result<G, OwnerDied<G>> {
@@ -106,7 +89,7 @@ pub(crate) struct Cells {
     /// `u64` words in both copies together.
     words: usize,
     /// Whether writes go through the seqlock (false: one native atomic).
-    latch: bool,
+    seqlocked: bool,
     me: Identity,
     wait: Wait,
     holder: LocalHolder,
@@ -156,7 +139,7 @@ unsafe impl Sync for Cells {}
 
 impl Cells {
     /// `len` elements of `size` bytes, in this process, holding `init`.
-    pub(crate) fn heap(len: usize, size: usize, latch: bool, init: &[u8]) -> Self {
+    pub(crate) fn heap(len: usize, size: usize, seqlocked: bool, init: &[u8]) -> Self {
         let words = 2 * copy_words(len, size).expect("length checked by the caller");
         #[cfg(not(loom))]
         let cells = {
@@ -175,7 +158,7 @@ impl Cells {
                 ctl,
                 data,
                 words,
-                latch,
+                seqlocked,
                 me: Identity::this_process(),
                 wait,
                 holder: LocalHolder::default(),
@@ -195,7 +178,7 @@ impl Cells {
                 ctl,
                 data,
                 words,
-                latch,
+                seqlocked,
                 me: Identity::fake(1),
                 wait,
                 holder: LocalHolder::default(),
@@ -252,10 +235,10 @@ impl Cells {
 
     /// Takes the lock. `Some(died)` when taken, with the pid of a holder
     /// found dead since the last report if `report` asks for it.
-    pub(crate) fn lock(&self, block: Block, report: bool) -> Option<Option<u32>> {
+    pub(crate) fn lock(&self, deadline: Deadline, report: bool) -> Option<Option<u32>> {
         if self.holder.is_me() {
-            match block {
-                Block::Until(None) => panic!(
+            match deadline {
+                Deadline::Never => panic!(
                     "this thread already holds this lock: procring's locks are not reentrant \
                      (change the value through the guard instead of calling store/update/lock)"
                 ),
@@ -264,12 +247,12 @@ impl Cells {
         }
         let mutex = &self.control().mutex;
         let peers = self.peers.as_ref();
-        let taken = match block {
-            Block::No => mutex.try_lock(self.me, peers),
-            Block::Until(deadline) => mutex.lock(self.me, &self.wait, deadline, peers),
+        let taken = match deadline {
+            Deadline::Now => mutex.try_lock(self.me, peers),
+            deadline => mutex.lock(self.me, &self.wait, deadline, peers),
         }?;
         if let Taken::Recovered(_) = taken {
-            if self.latch {
+            if self.seqlocked {
                 // The dead holder may have been half-way through a write.
                 self.control().seq.repair(self.data());
             }
@@ -312,14 +295,14 @@ mod named {
         /// # Safety
         /// The object holds a control block and `len` elements of `size`
         /// bytes, as `expected` laid them out.
-        unsafe fn in_object(object: Object, len: u64, size: usize, latch: bool, wait: Wait) -> Self {
+        unsafe fn in_object(object: Object, len: u64, size: usize, seqlocked: bool, wait: Wait) -> Self {
             let words = 2 * copy_words(len as usize, size).expect("checked by the layout");
             let peers = Some(object.peers().0);
             Self {
                 ctl: object.ctl().cast(),
                 data: object.data().cast(),
                 words,
-                latch,
+                seqlocked,
                 me: Identity::this_process(),
                 wait,
                 holder: LocalHolder::default(),
@@ -332,7 +315,7 @@ mod named {
             name: &str,
             kind: Kind,
             elem: TypeInfo,
-            latch: bool,
+            seqlocked: bool,
             init: &[u8],
             opts: &Options,
         ) -> Result<Self, CreateError> {
@@ -344,7 +327,7 @@ mod named {
             })?;
             let publisher = object.publisher();
             // SAFETY: just created with this layout.
-            let cells = unsafe { Self::in_object(object, len as u64, size, latch, opts.wait()) };
+            let cells = unsafe { Self::in_object(object, len as u64, size, seqlocked, opts.wait()) };
             cells.init(init);
             publisher.publish();
             Ok(cells)
@@ -355,14 +338,14 @@ mod named {
             name: &str,
             kind: Kind,
             elem: TypeInfo,
-            latch: bool,
+            seqlocked: bool,
             opts: &Options,
         ) -> Result<(Self, usize), OpenError> {
             let object = Object::open(name, &expected(kind, elem, 0), opts, role::STATE)?;
             let len = object.capacity;
             // SAFETY: `open` validated the header (kind, element type, length
             // and offsets) against this layout and the file's size.
-            let cells = unsafe { Self::in_object(object, len, elem.size as usize, latch, opts.wait()) };
+            let cells = unsafe { Self::in_object(object, len, elem.size as usize, seqlocked, opts.wait()) };
             Ok((cells, len as usize))
         }
     }

@@ -38,7 +38,8 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::error::{OwnerDied, TryLockError};
-use crate::state::cells::{locked, try_locked, Block, Cells};
+use crate::state::cells::{locked, try_locked, Cells};
+use crate::sync::wait::Deadline;
 use crate::sync::{native_atomic, Native, Ordering};
 
 /// A shared value of `T`, in a named segment or in this process.
@@ -175,31 +176,31 @@ impl<T: Pod> Value<T> {
     /// `Err` carries the guard too: the lock is held, and the previous
     /// holder died holding it (see [`OwnerDied`]).
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, OwnerDied<ValueGuard<'_, T>>> {
-        locked(self.acquire(Block::Until(None)))
+        locked(self.acquire(Deadline::Never))
     }
 
     /// Takes the lock if no live process or thread holds it.
     pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
-        try_locked(self.acquire(Block::No))
+        try_locked(self.acquire(Deadline::Now))
     }
 
     /// Takes the lock, waiting at most `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
-        try_locked(self.acquire(Block::at_most(timeout)))
+        try_locked(self.acquire(Deadline::After(timeout)))
     }
 
     /// The lock for one of our own writes: a dead holder's news is left for
     /// the next `lock()` caller.
     fn lock_quiet(&self) -> ValueGuard<'_, T> {
-        self.acquire_reporting(Block::Until(None), false).expect("waits without a deadline").0
+        self.acquire_reporting(Deadline::Never, false).expect("waits without a deadline").0
     }
 
-    fn acquire(&self, block: Block) -> Option<(ValueGuard<'_, T>, Option<u32>)> {
-        self.acquire_reporting(block, true)
+    fn acquire(&self, deadline: Deadline) -> Option<(ValueGuard<'_, T>, Option<u32>)> {
+        self.acquire_reporting(deadline, true)
     }
 
-    fn acquire_reporting(&self, block: Block, report: bool) -> Option<(ValueGuard<'_, T>, Option<u32>)> {
-        let died = self.cells.lock(block, report)?;
+    fn acquire_reporting(&self, deadline: Deadline, report: bool) -> Option<(ValueGuard<'_, T>, Option<u32>)> {
+        let died = self.cells.lock(deadline, report)?;
         let local = if Self::NATIVE {
             // A native value may still change under us (see the module docs).
             self.load()

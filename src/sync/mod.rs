@@ -408,7 +408,7 @@ impl Barrier {
     /// the other side's barrier too. Retries the `membarrier` call until
     /// the kernel takes it (it was registered at attach, so it fails only
     /// transiently, if ever).
-    pub(crate) fn heavy_sure(self) {
+    pub(crate) fn heavy_without_fallback(self) {
         #[cfg(not(loom))]
         if self == Barrier::Asymmetric {
             use rustix::thread::{membarrier, MembarrierCommand};

@@ -88,22 +88,23 @@ impl EventCount {
     }
 
     /// Waits until `poll` returns `Some`, or until `deadline` passes (then
-    /// `None`). See [`Wait`] for how long it spins before it sleeps.
+    /// `None`, after a last peer-checking poll). See [`Wait`] for how long it spins before it sleeps.
     ///
-    /// `poll(thorough)` must be cheap when `thorough` is false (it runs on
+    /// `poll(check_peers)` must be cheap when `check_peers` is false (it runs on
     /// every spin); when true it may also check things that cost a system
-    /// call, such as whether the peer process is still alive. The thorough
+    /// call, such as whether the peer process is still alive. The peer-checking
     /// form runs before every sleep and after every sleep slice, so a peer's
     /// death is noticed within one slice even if nobody ever notifies.
     pub(crate) fn wait_until<R>(
         &self,
         barrier: Barrier,
         wait: &Wait,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         mut poll: impl FnMut(bool) -> Option<R>,
     ) -> Option<R> {
+        let deadline = deadline.start();
         let mut spins: u32 = 0;
-        let expired = |now: Instant| deadline.is_some_and(|d| now >= d);
+        let expired = |now: Instant| deadline.passed(now);
         loop {
             if let Some(r) = poll(false) {
                 return Some(r);
@@ -112,22 +113,22 @@ impl EventCount {
                 spins += 1;
                 // A clock read costs as much as a few polls: look at the
                 // deadline only every CLOCK_EVERY spins (~1 µs).
-                if spins % Wait::CLOCK_EVERY == 0 && expired(Instant::now()) {
+                if spins % Wait::CLOCK_EVERY == 0 && deadline.is_limited() && expired(Instant::now()) {
                     return poll(true);
                 }
-                if spins % Wait::THOROUGH_EVERY == 0 {
+                if spins % Wait::CHECK_PEERS_EVERY == 0 {
                     if let Some(r) = poll(true) {
                         return Some(r);
                     }
                 }
                 if wait.spin == u32::MAX {
                     // Busy-poll mode never sleeps: keep the counter small.
-                    spins %= Wait::THOROUGH_EVERY;
+                    spins %= Wait::CHECK_PEERS_EVERY;
                 }
                 spin_hint();
                 continue;
             }
-            let now = deadline.map(|_| Instant::now());
+            let now = deadline.is_limited().then(Instant::now);
             if now.is_some_and(expired) {
                 return poll(true);
             }
@@ -141,8 +142,7 @@ impl EventCount {
                 return Some(r);
             }
             let mut timeout = wait.slice;
-            if let (Some(d), Some(now)) = (deadline, now) {
-                let left = d.saturating_duration_since(now);
+            if let Some(left) = now.and_then(|now| deadline.left(now)) {
                 timeout = Some(timeout.map_or(left, |s| s.min(left)));
             }
             futex_wait(&self.seq, key, timeout); // W5
@@ -164,8 +164,8 @@ pub(crate) struct Wait {
 }
 
 impl Wait {
-    /// Spin steps between two thorough polls while spinning.
-    const THOROUGH_EVERY: u32 = 1 << 14;
+    /// Spin steps between two peer-checking polls while spinning.
+    const CHECK_PEERS_EVERY: u32 = 1 << 14;
     /// Spin steps between two looks at the clock while spinning.
     const CLOCK_EVERY: u32 = 64;
     /// Default sleep slice for objects shared with other processes.
@@ -187,26 +187,58 @@ impl Wait {
 /// Default spin-loop steps before a blocked side sleeps.
 pub(crate) const DEFAULT_SPIN: u32 = 1 << 12;
 
-/// How long a blocking call may wait. A timeout becomes a deadline only once
-/// the first look has found nothing, so a call that can go ahead at once
-/// never reads the clock (a clock read costs about as much as a message).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Limit {
+/// How long a blocking call may wait: the one deadline type of every wait
+/// in the crate (the public calls' timeouts and `Option<Instant>`
+/// deadlines become one). A timeout becomes an instant only once the first
+/// look has found nothing ([`Deadline::start`]), so a call that can go
+/// ahead at once never reads the clock (a clock read costs about as much as
+/// a message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// Do not wait: one more look, then give up (a `try_` call).
+    Now,
+    /// Wait as long as it takes.
     Never,
+    /// Wait until this instant.
     At(Instant),
+    /// Wait this long, from the first look that found nothing.
     After(Duration),
 }
 
-impl Limit {
+impl Deadline {
+    /// A public `_deadline` call's argument: `None` waits as long as it takes.
     pub(crate) fn at(deadline: Option<Instant>) -> Self {
-        deadline.map_or(Limit::Never, Limit::At)
+        deadline.map_or(Deadline::Never, Deadline::At)
     }
 
-    pub(crate) fn deadline(self) -> Option<Instant> {
+    /// Fixes a timeout to an instant (reading the clock once); every wait
+    /// of the same call then keeps that instant. A timeout too long to be
+    /// an instant never passes.
+    pub(crate) fn start(self) -> Self {
         match self {
-            Limit::Never => None,
-            Limit::At(d) => Some(d),
-            Limit::After(t) => Instant::now().checked_add(t),
+            Deadline::After(t) => Instant::now().checked_add(t).map_or(Deadline::Never, Deadline::At),
+            d => d,
         }
+    }
+
+    /// Whether waiting has a limit (so the clock must be read).
+    pub(crate) fn is_limited(self) -> bool {
+        self != Deadline::Never
+    }
+
+    /// Time left at `now`: `None` without a limit, zero once passed. A
+    /// timeout not yet started has all of it left.
+    pub(crate) fn left(self, now: Instant) -> Option<Duration> {
+        match self {
+            Deadline::Now => Some(Duration::ZERO),
+            Deadline::Never => None,
+            Deadline::At(d) => Some(d.saturating_duration_since(now)),
+            Deadline::After(t) => Some(t),
+        }
+    }
+
+    /// Whether it has passed at `now`.
+    pub(crate) fn passed(self, now: Instant) -> bool {
+        self.left(now) == Some(Duration::ZERO)
     }
 }

@@ -57,7 +57,7 @@ impl Mpmc {
         // B3: a claimer whose look at the bias (B2) comes after this sees
         // `me`; one whose look came before has its announcement visible
         // below.
-        self.barrier.heavy_sure();
+        self.barrier.heavy_without_fallback();
         // Acquire: the CASes that won before are visible to this thread's
         // later reads of `pos`.
         let pos = side.pos.load(Ordering::Acquire);
@@ -109,7 +109,7 @@ impl Mpmc {
     pub(super) fn quiesce(&self, c: &Claims, side: &Side, me: u64, send: bool) -> bool {
         // B3, as in `take_bias`: every claim that read the old bias has its
         // announcement visible below; every later one reads REVOKING.
-        self.barrier.heavy_sure();
+        self.barrier.heavy_without_fallback();
         let mut spins = 0u32;
         #[cfg(not(procring_bug = "bias_no_quiesce"))]
         for row in c.table.rows() {

@@ -15,7 +15,7 @@
 //! (CAS from the unpublished value, so a message is never half-delivered);
 //! a consumer's slot is marked as read and `released` moved on over it
 //! (the message it was reading is lost with it).
-//! Either way `abandoned` counts it. A waiter checks this on its thorough
+//! Either way `abandoned` counts it. A waiter checks this on its check_peers
 //! polls (before sleeping, and after every 50 ms slice), so a death is
 //! resolved within about two slices (a claim is looked into when two
 //! checks in a row find it unfinished); `try_` calls check every 1024th time
@@ -43,7 +43,7 @@ use super::bias::{bias_tag, uncontended_run};
 #[cfg(not(loom))]
 use super::ends::LOOK_AT_ENDS_EVERY;
 #[cfg(not(loom))]
-use super::recovery::now_and_then;
+use super::recovery::rare_check_due;
 use super::*;
 
 /// Claim words `0..OWNED` of a row are each owned by one thread of the
@@ -100,8 +100,8 @@ impl Claims {
     pub(super) fn time_to_look(&self) -> bool {
         #[cfg(not(loom))]
         {
-            static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-            let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
+            static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            let now = START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1;
             // Relaxed: a heuristic in process-local memory.
             let last = self.ends_looked.load(Ordering::Relaxed);
             if last != 0 && now < last + LOOK_AT_ENDS_EVERY.as_millis() as u64 {
@@ -153,7 +153,7 @@ impl Claims {
             // ends between calls; a guard it leaked keeps the word held);
             // its end is ordered before `alive` says so (a lock).
             #[cfg(not(loom))]
-            let adopt = owner == 0 || (now_and_then() && !crate::sync::thread_tag::alive(owner));
+            let adopt = owner == 0 || (rare_check_due() && !crate::sync::thread_tag::alive(owner));
             #[cfg(loom)]
             let adopt = owner == 0;
             if adopt && o.compare_exchange(owner, tag, Ordering::Relaxed, Ordering::Relaxed).is_ok() {

@@ -10,7 +10,7 @@
 //! row ([`crate::shm::peer::Row::ends`]), which is what outlives a killed
 //! process: counting in does the queue's word first and the row second,
 //! counting out the reverse, so the queue's count is never below the rows'
-//! sum, and "none left" read from it is true. A thorough check
+//! sum, and "none left" read from it is true. A peer-checking look
 //! (a waiter's, or a `try_` call's now and then; at most every 10 ms per
 //! handle, as it reads `/proc`) takes each dead process's
 //! row count off the queue's ([`Mpmc::settle_ends`]: a swap, so once), and
@@ -127,7 +127,7 @@ impl Mpmc {
         Ends(self.ends(end).load(Ordering::Acquire)).count() == 0
     }
 
-    /// A thorough check of the handles of kind `end`: takes dead processes'
+    /// A peer-checking look of the handles of kind `end`: takes dead processes'
     /// counts off the queue's, and sets a count that no live row backs to
     /// none. Returns whether none is left.
     pub(crate) fn settle_ends(&self, end: End) -> bool {
@@ -180,7 +180,7 @@ impl Mpmc {
         }
     }
 
-    /// A thorough look for what dead processes left that holds up a claim
+    /// A peer-checking look for what dead processes left that holds up a claim
     /// (see [`Mpmc::recover`] and [`Mpmc::settle_ends`]): whether a new try
     /// may now succeed or find the other side gone.
     #[cold]
@@ -193,6 +193,6 @@ impl Mpmc {
 
 /// How often a handle looks at the rows for dead processes' handle counts,
 /// at most (see [`Claims::time_to_look`]): well within a blocked call's
-/// 50 ms slice, so each slice's thorough poll looks.
+/// 50 ms slice, so each slice's peer-checking poll looks.
 #[cfg(not(loom))]
 pub(super) const LOOK_AT_ENDS_EVERY: std::time::Duration = std::time::Duration::from_millis(10);

@@ -112,12 +112,11 @@ pub(crate) use slots::{PayloadMut, PayloadRef, Slots};
 
 use std::mem::size_of;
 use std::ptr::NonNull;
-use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
 use crate::shm::peer::{Row, Table};
-use crate::sync::wait::{EventCount, Limit, Wait};
+use crate::sync::wait::{Deadline, EventCount, Wait};
 use crate::sync::{spin_hint, AtomicU64, Barrier, Ordering};
 
 #[cfg(not(loom))]
@@ -518,9 +517,9 @@ impl Mpmc {
 
     /// Claims a slot for writing, waiting for room until `deadline`.
     #[inline(always)]
-    pub(crate) fn claim_send(&self, wait: &Wait, limit: Limit) -> Result<Claim, Stop> {
+    pub(crate) fn claim_send(&self, wait: &Wait, deadline: Deadline) -> Result<Claim, Stop> {
         match self.try_claim_send() {
-            Err(Stop::NotNow) => self.wait_send(wait, limit.deadline()),
+            Err(Stop::NotNow) => self.wait_send(wait, deadline),
             other => other,
         }
     }
@@ -528,7 +527,7 @@ impl Mpmc {
     /// The rest of [`Mpmc::claim_send`], once its first try found the ring full.
     #[inline(never)]
     #[cfg_attr(loom, allow(clippy::modulo_one))] // LOOK_EVERY is 1 under loom
-    fn wait_send(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
+    fn wait_send(&self, wait: &Wait, deadline: Deadline) -> Result<Claim, Stop> {
         // Full. Every look rereads `released`, which the consumer stores on
         // every message; a sender that looked again at once would cost a
         // saturated consumer a line transfer per message. Let it free a run
@@ -537,13 +536,13 @@ impl Mpmc {
         super::pace::stream_pause();
         // Then look only every LOOK_EVERY spin steps, for the same reason.
         let mut spins = 0u32;
-        let outcome = self.ctl().not_full.wait_until(self.barrier, wait, deadline, |thorough| {
+        let outcome = self.ctl().not_full.wait_until(self.barrier, wait, deadline, |check_peers| {
             spins = spins.wrapping_add(1);
-            if !thorough && spins % LOOK_EVERY != 0 {
+            if !check_peers && spins % LOOK_EVERY != 0 {
                 return None;
             }
             match self.claim_send_now() {
-                Err(Stop::NotNow) if thorough && self.look_into_the_dead(End::Receiver) => {
+                Err(Stop::NotNow) if check_peers && self.look_into_the_dead(End::Receiver) => {
                     match self.claim_send_now() {
                         Err(Stop::NotNow) => None,
                         other => Some(other),
@@ -558,19 +557,20 @@ impl Mpmc {
 
     /// Claims a published slot for reading, waiting until `deadline`.
     #[inline(always)]
-    pub(crate) fn claim_recv(&self, wait: &Wait, limit: Limit) -> Result<Claim, Stop> {
+    pub(crate) fn claim_recv(&self, wait: &Wait, deadline: Deadline) -> Result<Claim, Stop> {
         match self.claim_recv_quick() {
-            Err(Stop::NotNow) => self.wait_recv(wait, limit.deadline()),
+            Err(Stop::NotNow) => self.wait_recv(wait, deadline),
             other => other,
         }
     }
 
     /// The rest of [`Mpmc::claim_recv`], once its first try found the ring empty.
     #[inline(never)]
-    fn wait_recv(&self, wait: &Wait, deadline: Option<Instant>) -> Result<Claim, Stop> {
+    fn wait_recv(&self, wait: &Wait, deadline: Deadline) -> Result<Claim, Stop> {
         let outcome =
-            self.ctl().not_empty.wait_until(self.barrier, wait, deadline, |thorough| match self.claim_recv_now() {
-                Err(Stop::NotNow) if thorough && self.look_into_the_dead(End::Sender) => match self.claim_recv_now() {
+            self.ctl().not_empty.wait_until(self.barrier, wait, deadline, |check_peers| match self.claim_recv_now() {
+                Err(Stop::NotNow) if check_peers && self.look_into_the_dead(End::Sender) => match self.claim_recv_now()
+                {
                     Err(Stop::NotNow) => None,
                     other => Some(other),
                 },

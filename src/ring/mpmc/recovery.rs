@@ -7,8 +7,8 @@ use super::*;
 impl Mpmc {
     /// Whether a `try_` call that found nothing to do should look for a dead
     /// process's claim: every 1024th such call in a thread.
-    pub(super) fn now_and_then(&self) -> bool {
-        self.claims.is_some() && now_and_then()
+    pub(super) fn rare_check_due(&self) -> bool {
+        self.claims.is_some() && rare_check_due()
     }
 
     /// Resolves claims whose process died where they block the queue: a
@@ -143,7 +143,7 @@ impl Mpmc {
 
 /// True on every 1024th call in a thread: for checks too costly to make on
 /// every miss.
-pub(super) fn now_and_then() -> bool {
+pub(super) fn rare_check_due() -> bool {
     #[cfg(not(loom))]
     {
         thread_local!(static MISSES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });

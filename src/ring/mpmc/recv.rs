@@ -25,7 +25,7 @@ impl Mpmc {
     #[inline(always)]
     pub(crate) fn claim_recv_quick(&self) -> Result<Claim, Stop> {
         match self.claim_recv_now() {
-            Err(Stop::NotNow) if self.now_and_then() && self.look_into_the_dead(End::Sender) => self.claim_recv_now(),
+            Err(Stop::NotNow) if self.rare_check_due() && self.look_into_the_dead(End::Sender) => self.claim_recv_now(),
             other => other,
         }
     }
@@ -51,8 +51,8 @@ impl Mpmc {
         // core: spin for that, then sleep (in slices, in a segment, to look
         // into a dead claimer's claim).
         let wait = Wait { spin: SETTLE_SPIN, slice: self.claims.as_ref().map(|_| Wait::PEER_SLICE) };
-        let outcome = self.ctl().not_empty.wait_until(self.barrier, &wait, None, |thorough| {
-            if thorough {
+        let outcome = self.ctl().not_empty.wait_until(self.barrier, &wait, Deadline::Never, |check_peers| {
+            if check_peers {
                 self.recover();
             }
             match self.claim_recv_now() {

@@ -10,7 +10,9 @@ impl Mpmc {
     #[inline(always)]
     pub(crate) fn try_claim_send(&self) -> Result<Claim, Stop> {
         match self.claim_send_now() {
-            Err(Stop::NotNow) if self.now_and_then() && self.look_into_the_dead(End::Receiver) => self.claim_send_now(),
+            Err(Stop::NotNow) if self.rare_check_due() && self.look_into_the_dead(End::Receiver) => {
+                self.claim_send_now()
+            }
             other => other,
         }
     }
