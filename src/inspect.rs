@@ -200,7 +200,10 @@ unsafe fn counters(kind: Kind, ctl: *const u8) -> Vec<(&'static str, u64)> {
             Kind::Value | Kind::Array => {
                 let state = ctl.add(crate::state::cells::offsets::LOCK_WORD).cast::<u32>().read_volatile();
                 let writes = word(ctl, crate::state::cells::offsets::SEQ) / 2;
-                vec![("lock holder pid", u64::from(crate::lock::mutex::holder_of(state))), ("seqlock writes", writes)]
+                vec![
+                    ("lock holder pid", u64::from(crate::lock::mutex::LockWord::from_bits(state).holder())),
+                    ("seqlock writes", writes),
+                ]
             }
         }
     }

@@ -44,7 +44,7 @@ impl Mutex {
 /// message carries.
 #[cfg(loom)]
 pub fn pipe_header(pos: u64, len: u64) -> u64 {
-    crate::ring::bytes::loom_header(pos, len)
+    crate::ring::bytes::Header::new(pos, false, len).bits()
 }
 
 /// A receive from `q` that finds the next message or nothing, without

@@ -58,34 +58,101 @@ use crate::shm::peer::{self, Identity, Table};
 use crate::sync::wait::{Deadline, Wait};
 use crate::sync::{futex_wait, futex_wake_one, spin_hint, AtomicU32, AtomicU64, Ordering};
 
-/// Someone may be asleep on the word.
-const CONTENDED: u32 = 1 << 31;
 /// The pid part of `state`, and of `owner`. Linux pids are below 2^22
 /// (`PID_MAX_LIMIT`).
 const PID_BITS: u32 = 22;
 const PID_MASK: u32 = (1 << PID_BITS) - 1;
 
+/// The lock word (`state`): 0 free, else the holder's pid, with bit 31 set
+/// when someone may be asleep on it. Read from shared memory, so any value
+/// may be found; the pid is its low 22 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LockWord(u32);
+
+impl LockWord {
+    const CONTENDED: u32 = 1 << 31;
+    pub(crate) const FREE: Self = Self(0);
+
+    /// Held by `pid` (this process's: checked in debug builds).
+    #[inline(always)]
+    fn held(pid: u32, contended: bool) -> Self {
+        debug_assert!(pid != 0 && pid <= PID_MASK, "pid {pid} out of range");
+        Self(if contended { pid | Self::CONTENDED } else { pid })
+    }
+
+    #[inline(always)]
+    pub(crate) const fn from_bits(bits: u32) -> Self {
+        Self(bits)
+    }
+
+    #[inline(always)]
+    const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The holder's pid (0: free).
+    #[inline(always)]
+    pub(crate) const fn holder(self) -> u32 {
+        self.0 & PID_MASK
+    }
+
+    /// Whether someone may be asleep on it.
+    #[inline(always)]
+    const fn contended(self) -> bool {
+        self.0 & Self::CONTENDED != 0
+    }
+
+    /// The same, marked contended.
+    #[inline(always)]
+    const fn marked_contended(self) -> Self {
+        Self(self.0 | Self::CONTENDED)
+    }
+}
+
+/// The `owner` word: `start << 22 | pid` of the holder (or of a past
+/// holder), so that a pid reused by a new process is not taken for the
+/// holder. The start time keeps its low 42 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OwnerRecord(u64);
+
+impl OwnerRecord {
+    const START_MASK: u64 = (1 << (64 - PID_BITS)) - 1;
+
+    fn of(me: Identity) -> Self {
+        debug_assert!(me.pid != 0 && me.pid <= PID_MASK, "pid {} out of range", me.pid);
+        Self((me.start & Self::START_MASK) << PID_BITS | u64::from(me.pid))
+    }
+
+    const fn pid(self) -> u32 {
+        (self.0 & PID_MASK as u64) as u32
+    }
+
+    /// The recorded start time (0: not recorded).
+    const fn start(self) -> u64 {
+        self.0 >> PID_BITS
+    }
+
+    /// Whether `start` (a process start time) is the recorded one.
+    const fn started_at(self, start: u64) -> bool {
+        self.start() == start & Self::START_MASK
+    }
+}
+
 /// The lock's shared words, `#[repr(C)]`, 16 bytes, zero = free.
 #[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct RobustMutex {
-    /// 0, or the holder's pid, `| CONTENDED`.
+    /// A [`LockWord`].
     state: AtomicU32,
     /// The pid of a holder found dead, not yet reported; 0 if none.
     died: AtomicU32,
-    /// `start << 22 | pid` of the holder (or of a past holder).
+    /// An [`OwnerRecord`].
     owner: AtomicU64,
 }
 
 /// Where the lock word is in a `RobustMutex`, for `procring inspect`.
 #[cfg(not(loom))]
 pub(crate) const STATE_OFFSET: usize = std::mem::offset_of!(RobustMutex, state);
-
-/// The lock word's pid part (the holder), without the contended mark.
-#[cfg(not(loom))]
-pub(crate) fn holder_of(state: u32) -> u32 {
-    state & !CONTENDED
-}
 
 /// How the lock was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,18 +172,17 @@ impl RobustMutex {
     /// Takes the lock for `me` (whose pid must be non-zero), waiting as
     /// `wait` says, until `deadline` (`None` if it passes first).
     pub(crate) fn lock(&self, me: Identity, wait: &Wait, deadline: Deadline, peers: Option<&Table>) -> Option<Taken> {
-        debug_assert!(me.pid != 0 && me.pid <= PID_MASK);
-        if self.try_take(0, me.pid) {
+        if self.try_take(LockWord::FREE, LockWord::held(me.pid, false)) {
             return Some(self.taken(me, Taken::Clean));
         }
         let deadline = deadline.start();
         let mut spins: u32 = 0;
         loop {
-            let s = self.state.load(Ordering::Relaxed);
-            if s == 0 {
+            let s = LockWord::from_bits(self.state.load(Ordering::Relaxed));
+            if s == LockWord::FREE {
                 // L3. Others may be asleep: take it marked, so our unlock
                 // wakes the next one.
-                if self.try_take(0, me.pid | CONTENDED) {
+                if self.try_take(LockWord::FREE, LockWord::held(me.pid, true)) {
                     return Some(self.taken(me, Taken::Clean));
                 }
                 continue;
@@ -131,11 +197,11 @@ impl RobustMutex {
                 }
                 if wait.spin == u32::MAX && spins % (1 << 14) == 0 {
                     spins = 0;
-                    if let Some(t) = self.take_over_if_dead(s | CONTENDED, me, peers) {
+                    if let Some(t) = self.take_over_if_dead(s.marked_contended(), me, peers) {
                         return Some(t);
                     }
-                    if s & CONTENDED == 0 {
-                        let _ = self.state.compare_exchange(s, s | CONTENDED, Ordering::Relaxed, Ordering::Relaxed);
+                    if !s.contended() {
+                        let _ = self.mark_contended(s);
                     }
                 }
                 spin_hint();
@@ -143,9 +209,7 @@ impl RobustMutex {
             }
             // L4. Relaxed: the kernel's compare in futex_wait, not memory
             // ordering, is what makes the sleep safe.
-            if s & CONTENDED == 0
-                && self.state.compare_exchange(s, s | CONTENDED, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
+            if !s.contended() && !self.mark_contended(s) {
                 continue;
             }
             let mut timeout = wait.slice;
@@ -155,8 +219,8 @@ impl RobustMutex {
                 }
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
-            futex_wait(&self.state, s | CONTENDED, timeout); // L5
-            if let Some(t) = self.take_over_if_dead(s | CONTENDED, me, peers) {
+            futex_wait(&self.state, s.marked_contended().bits(), timeout); // L5
+            if let Some(t) = self.take_over_if_dead(s.marked_contended(), me, peers) {
                 return Some(t); // L6
             }
         }
@@ -164,12 +228,13 @@ impl RobustMutex {
 
     /// Takes the lock if it is free, or held by a dead process.
     pub(crate) fn try_lock(&self, me: Identity, peers: Option<&Table>) -> Option<Taken> {
-        if self.try_take(0, me.pid) {
+        let me_free = LockWord::held(me.pid, false);
+        if self.try_take(LockWord::FREE, me_free) {
             return Some(self.taken(me, Taken::Clean));
         }
-        let s = self.state.load(Ordering::Relaxed);
-        if s == 0 {
-            return self.try_take(0, me.pid).then(|| self.taken(me, Taken::Clean));
+        let s = LockWord::from_bits(self.state.load(Ordering::Relaxed));
+        if s == LockWord::FREE {
+            return self.try_take(LockWord::FREE, me_free).then(|| self.taken(me, Taken::Clean));
         }
         self.take_over_if_dead(s, me, peers)
     }
@@ -178,9 +243,9 @@ impl RobustMutex {
     pub(crate) fn unlock(&self) {
         // U1. Release: everything written under the lock happens before the
         // next holder's Acquire CAS.
-        let old = self.state.swap(0, Ordering::Release);
+        let old = LockWord::from_bits(self.state.swap(LockWord::FREE.bits(), Ordering::Release));
         #[cfg(not(procring_bug = "mutex_unlock_no_wake"))]
-        if old & CONTENDED != 0 {
+        if old.contended() {
             futex_wake_one(&self.state); // U2
         }
         #[cfg(procring_bug = "mutex_unlock_no_wake")]
@@ -197,15 +262,21 @@ impl RobustMutex {
         }
     }
 
-    fn try_take(&self, from: u32, to: u32) -> bool {
+    fn try_take(&self, from: LockWord, to: LockWord) -> bool {
         // Acquire: pairs with the previous holder's Release in `unlock`; its
         // writes under the lock happen before ours.
-        self.state.compare_exchange(from, to, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        self.state.compare_exchange(from.bits(), to.bits(), Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+
+    /// Marks the word (still `s`) contended: L4 before a sleep, and a
+    /// busy-poller's mark so that the holder's unlock wakes sleepers.
+    fn mark_contended(&self, s: LockWord) -> bool {
+        // Relaxed: see L4.
+        self.state.compare_exchange(s.bits(), s.marked_contended().bits(), Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     fn taken(&self, me: Identity, how: Taken) -> Taken {
-        let start = me.start & ((1 << (64 - PID_BITS)) - 1);
-        self.owner.store(start << PID_BITS | u64::from(me.pid), Ordering::Relaxed);
+        self.owner.store(OwnerRecord::of(me).0, Ordering::Relaxed);
         if let Taken::Recovered(pid) = how {
             self.died.store(pid, Ordering::Relaxed);
         }
@@ -214,26 +285,25 @@ impl RobustMutex {
 
     /// L6: if the word still reads `seen` and its holder is dead, takes the
     /// lock over from it.
-    fn take_over_if_dead(&self, seen: u32, me: Identity, peers: Option<&Table>) -> Option<Taken> {
-        if self.state.load(Ordering::Relaxed) != seen {
+    fn take_over_if_dead(&self, seen: LockWord, me: Identity, peers: Option<&Table>) -> Option<Taken> {
+        if self.state.load(Ordering::Relaxed) != seen.bits() {
             return None;
         }
-        let pid = seen & PID_MASK;
+        let pid = seen.holder();
         if pid == me.pid || (self.holder_alive(pid) && peers.is_none_or(|t| t.has(pid))) {
             return None;
         }
-        // Keep CONTENDED: others may sleep on the dead holder too.
-        self.try_take(seen, me.pid | (seen & CONTENDED)).then(|| self.taken(me, Taken::Recovered(pid)))
+        // Keep the contended mark: others may sleep on the dead holder too.
+        self.try_take(seen, LockWord::held(me.pid, seen.contended())).then(|| self.taken(me, Taken::Recovered(pid)))
     }
 
     fn holder_alive(&self, pid: u32) -> bool {
-        let owner = self.owner.load(Ordering::Relaxed);
+        let owner = OwnerRecord(self.owner.load(Ordering::Relaxed));
         let Some(start) = peer::started(pid) else { return false };
         // The record is this holder's (not a past one's): its start time
         // must match, or the pid has been reused by another process.
-        if owner & u64::from(PID_MASK) == u64::from(pid) {
-            let recorded = owner >> PID_BITS;
-            recorded == 0 || recorded == start & ((1 << (64 - PID_BITS)) - 1)
+        if owner.pid() == pid {
+            owner.start() == 0 || owner.started_at(start)
         } else {
             true
         }

@@ -55,38 +55,63 @@ use super::spsc::Control;
 
 /// Bytes in a record header.
 pub(crate) const HDR: u64 = 8;
-/// Header bit: a wrap record (skip to the start of the region).
-const WRAP: u64 = 1 << 32;
-/// Header bit: a header (never 0, the marker).
-const VALID: u64 = 1 << 63;
-/// Where a header's tag starts, and its width.
-const TAG_SHIFT: u32 = 33;
-const TAG_MASK: u64 = (1 << 30) - 1;
+/// A record header: `VALID` (bit 63: never 0, the marker), the record's
+/// tag (its position / 8, modulo 2^30, from bit 33), `WRAP` (bit 32: skip
+/// to the start of the region) and the payload's length (bits 0..32). A
+/// word loaded where a header may be can hold anything (a marker, an
+/// earlier lap's header, payload, or a corrupt peer's writing): decoding
+/// masks, and [`Header::is_at`] says whether it is the header of a record
+/// at a given position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header(u64);
 
-/// The tag and `VALID` bits of the header of a record at position `pos`.
-#[inline(always)]
-fn tagged(pos: u64) -> u64 {
-    VALID | ((pos >> 3) & TAG_MASK) << TAG_SHIFT
-}
+impl Header {
+    const WRAP: u64 = 1 << 32;
+    const VALID: u64 = 1 << 63;
+    const TAG_SHIFT: u32 = 33;
+    const TAG_MASK: u64 = (1 << 30) - 1;
+    const LEN_MASK: u64 = 0xffff_ffff;
 
-/// The header of a record at `pos`: its tag, `WRAP` or not, and length.
-#[inline(always)]
-fn header(pos: u64, wrap: bool, len: u64) -> u64 {
-    tagged(pos) | if wrap { WRAP } else { 0 } | len
-}
+    /// The header of a record at `pos` with a `len`-byte message (the
+    /// caller's: checked in debug builds), or a wrap record's (`len` 0).
+    #[inline(always)]
+    pub(crate) fn new(pos: u64, wrap: bool, len: u64) -> Self {
+        debug_assert!(len <= Self::LEN_MASK, "a {len}-byte message does not fit a header");
+        Self(Self::tagged(pos) | if wrap { Self::WRAP } else { 0 } | len)
+    }
 
-/// Whether `hdr` is the header of a record at `pos` (and not a marker, an
-/// earlier lap's header or anything else).
-#[inline(always)]
-fn is_header_at(hdr: u64, pos: u64) -> bool {
-    hdr & !(WRAP | 0xffff_ffff) == tagged(pos)
-}
+    /// The tag and `VALID` bits of the header of a record at `pos`.
+    #[inline(always)]
+    const fn tagged(pos: u64) -> u64 {
+        Self::VALID | ((pos >> 3) & Self::TAG_MASK) << Self::TAG_SHIFT
+    }
 
-/// The header of a record at `pos` with a `len`-byte message, for the loom
-/// models (which forge one in a payload).
-#[cfg(loom)]
-pub(crate) fn loom_header(pos: u64, len: u64) -> u64 {
-    header(pos, false, len)
+    #[inline(always)]
+    const fn from_bits(bits: u64) -> Self {
+        Self(bits)
+    }
+
+    #[inline(always)]
+    pub(crate) const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Whether this is the header of a record at `pos`.
+    #[inline(always)]
+    const fn is_at(self, pos: u64) -> bool {
+        self.0 & !(Self::WRAP | Self::LEN_MASK) == Self::tagged(pos)
+    }
+
+    #[inline(always)]
+    const fn is_wrap(self) -> bool {
+        self.0 & Self::WRAP != 0
+    }
+
+    /// The payload's length.
+    #[inline(always)]
+    const fn len(self) -> u64 {
+        self.0 & Self::LEN_MASK
+    }
 }
 
 /// Bytes a record for a `len`-byte message takes.
@@ -160,14 +185,14 @@ impl Buffer {
     /// `load_header`; the payload, marker, and for a wrap header the header
     /// at 0, written before it are visible to a consumer that sees it).
     #[inline(always)]
-    fn store_header(&self, off: u64, hdr: u64) {
-        self.word(off).store(hdr, Ordering::Release);
+    fn store_header(&self, off: u64, hdr: Header) {
+        self.word(off).store(hdr.bits(), Ordering::Release);
     }
 
     /// Loads what may be a header (Acquire: pairs with `store_header`).
     #[inline(always)]
-    fn load_header(&self, off: u64) -> u64 {
-        self.word(off).load(Ordering::Acquire)
+    fn load_header(&self, off: u64) -> Header {
+        Header::from_bits(self.word(off).load(Ordering::Acquire))
     }
 
     /// Writes the marker (0) at `off`, which the producer owns: past the
@@ -300,10 +325,10 @@ impl Writer {
         while tail.wrapping_sub(start) < cap {
             let off = tail & (cap - 1);
             let hdr = region.load_header(off);
-            if !is_header_at(hdr, tail) {
+            if !hdr.is_at(tail) {
                 break;
             }
-            let rec = if hdr & WRAP != 0 { cap - off } else { record_len(hdr & 0xffff_ffff) };
+            let rec = if hdr.is_wrap() { cap - off } else { record_len(hdr.len()) };
             if off + rec > cap {
                 break; // corrupt: the reader will say so
             }
@@ -396,10 +421,10 @@ impl Writer {
         #[cfg(not(procring_bug = "pipe_no_marker"))]
         region.write_marker(place.end & (region.capacity() - 1));
         let at = place.end - record_len(place.len as u64);
-        region.store_header(place.payload - HDR, header(at, false, place.len as u64));
+        region.store_header(place.payload - HDR, Header::new(at, false, place.len as u64));
         if let Some(off) = place.wrap_at {
             // After the header at 0: a reader that sees this one sees that.
-            region.store_header(off, header(self.tail, true, 0));
+            region.store_header(off, Header::new(self.tail, true, 0));
         }
     }
 }
@@ -505,10 +530,10 @@ impl Reader {
         let cap = region.capacity();
         let (mut at, mut off, mut avail) = (self.head, self.head & (cap - 1), published.unwrap_or(cap));
         let mut hdr = region.load_header(off);
-        if !is_header_at(hdr, at) {
+        if !hdr.is_at(at) {
             return Ok(None);
         }
-        if hdr & WRAP != 0 {
+        if hdr.is_wrap() {
             let skip = cap - off;
             if skip >= avail {
                 return Err(Stop::Corrupt("a wrap record ends past the producer's position"));
@@ -516,11 +541,11 @@ impl Reader {
             (at, off, avail) = (at + skip, 0, avail - skip);
             // Stored before the wrap header: there if that is.
             hdr = region.load_header(0);
-            if !is_header_at(hdr, at) || hdr & WRAP != 0 {
+            if !hdr.is_at(at) || hdr.is_wrap() {
                 return Err(Stop::Corrupt("a wrap record is not followed by a record at the start"));
             }
         }
-        let len = hdr & 0xffff_ffff;
+        let len = hdr.len();
         let rec = record_len(len);
         if off + rec > cap || rec > avail {
             return Err(Stop::Corrupt("a message's length runs past its region or the producer's position"));
@@ -605,7 +630,7 @@ mod tests {
         let (ctl, region, mut w, mut r) = ring(64);
         send(&mut w, &ctl, &region, b"abc");
         // The same record, tagged as the next lap's.
-        region.store_header(0, header(64, false, 3));
+        region.store_header(0, Header::new(64, false, 3));
         assert!(matches!(recv(&mut r, &ctl, &region), Err(Stop::Corrupt(_))));
     }
 }

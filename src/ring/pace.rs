@@ -93,21 +93,19 @@ pub(crate) fn stream_pause() {
 pub(crate) const STREAM_BATCH: u64 = 8;
 /// A streaming consumer's batch: it takes the `tail` line from the producer
 /// about once per this many messages. Each time costs the producer a line
-/// transfer on its next `tail` store (250-500 ns in the far placement here),
-/// and a store buffer that fills behind it. With a batch of 8, a pipe
-/// reader that kept up with its writer reread `tail` every 15-20 messages
-/// and held 64-byte streams to 18-23 M msgs/s; with 64, 30-44 M (and the
-/// SPSC ring's from 30-46 M to 45-61 M, in alternated rounds).
+/// transfer on its next `tail` store, and a store buffer that fills behind
+/// it: a small batch (8) lets a consumer close behind its producer stall it
+/// every few messages.
 pub(crate) const READ_BATCH: u64 = 64;
 /// Consecutive non-empty rereads that make a stream.
 const STREAM_STREAK: u32 = 2;
-/// Spin-loop steps (≈1 µs here) a streaming consumer lets the producer run
-/// ahead before it takes the `tail` line from it again. Every read of `tail`
-/// costs the producer its next store to that line, so a consumer that keeps
-/// up message by message slows the producer to one line transfer per
-/// message; this lets it publish a run of them per transfer instead (8-byte
-/// streams: ~24 → ~46 M msgs/s). A consumer that finds the ring empty
-/// resets the streak, so request/response traffic never waits here.
+/// Spin-loop steps (about a microsecond) a streaming consumer lets the
+/// producer run ahead before it takes the `tail` line from it again. Every
+/// read of `tail` costs the producer its next store to that line, so a
+/// consumer that keeps up message by message slows the producer to one
+/// line transfer per message; this lets it publish a run of them per
+/// transfer instead. A consumer that finds the ring empty resets the
+/// streak, so request/response traffic never waits here.
 const STREAM_PAUSE: u32 = 64;
 /// The longest cooldown, in rereads without pausing: a producer that is not
 /// saturated (in this thread, or just slow) costs one wasted pause per this
@@ -116,8 +114,8 @@ const STREAM_COOLDOWN: u32 = 1024;
 /// The cooldown after a pause that did not pay when the one before paid. A
 /// stream whose pause fails now and then is paced again soon; a consumer
 /// in lock-step with its producer (whose every pause fails) reaches
-/// [`STREAM_COOLDOWN`] after seven pauses. With a flat 1024, 64-byte SPSC
-/// streams fell to 18-25 M msgs/s in some rounds (an unpaced ring's rate).
+/// [`STREAM_COOLDOWN`] after seven pauses. (A flat 1024 left a stream that
+/// lost pacing once unpaced for long stretches.)
 const STREAM_COOLDOWN_MIN: u32 = 16;
 
 #[cfg(test)]

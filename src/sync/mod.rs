@@ -353,8 +353,19 @@ fn from_word<T: bytemuck::Pod>(word: u64) -> T {
 /// running has passed one at its context switch). Every process attached to a
 /// segment registers (see [`register_asymmetric`]) before it touches the ring.
 ///
-/// Under loom both forms are `fence(SeqCst)`: loom cannot model membarrier.
-/// `docs/design.md` argues why the two are equivalent for this protocol.
+/// **Why the two are equivalent** for the eventcount's Dekker pair (a
+/// store N1 then a load N3 on the frequent side; a store W1, the barrier,
+/// then a load W4 on the rare side): take the frequent thread at the moment
+/// M of the barrier `membarrier` forced on it. If N1 came before M, N1 is
+/// globally visible when `membarrier` returns, and W4 sees it. If N1 came
+/// after M, then N3, which the compiler fence keeps after N1, came after M
+/// too, and W1, made before the call, is visible to it. Either W4 sees N1
+/// or N3 sees W1: what two `SeqCst` fences give. An opener that cannot
+/// register refuses an asymmetric segment; a creator that cannot records
+/// the symmetric mode.
+///
+/// Under loom both forms are `fence(SeqCst)`: loom cannot model membarrier,
+/// and the symmetric form is what the argument above reduces to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Barrier {
     Symmetric,

@@ -49,9 +49,9 @@ impl Mpmc {
     /// may still be under way.
     #[cold]
     #[inline(never)]
-    pub(super) fn take_bias(&self, c: &Claims, side: &Side, me: u64, send: bool) {
+    pub(super) fn take_bias(&self, c: &Claims, side: &Side, me: Bias, send: bool) {
         // Relaxed: what matters is the heavy barrier after it.
-        if side.bias.compare_exchange(FREE, me, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        if side.bias.compare_exchange(Bias::FREE.bits(), me.bits(), Ordering::Relaxed, Ordering::Relaxed).is_err() {
             return;
         }
         // B3: a claimer whose look at the bias (B2) comes after this sees
@@ -60,11 +60,11 @@ impl Mpmc {
         self.barrier.heavy_without_fallback();
         // Acquire: the CASes that won before are visible to this thread's
         // later reads of `pos`.
-        let pos = side.pos.load(Ordering::Acquire);
-        if pos & CLOSED != 0 || c.any_beyond(pos & !CLOSED, send) {
+        let pos = Tail::from_bits(side.pos.load(Ordering::Acquire));
+        if pos.is_closed() || c.any_beyond(pos.pos(), send) {
             // A claim that read FREE may still CAS: give the bias back, unless
             // a revoker took it from us meanwhile (it then frees it).
-            let _ = side.bias.compare_exchange(me, FREE, Ordering::Relaxed, Ordering::Relaxed);
+            let _ = side.bias.compare_exchange(me.bits(), Bias::FREE.bits(), Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 
@@ -74,23 +74,24 @@ impl Mpmc {
     /// `bias` (false: a revocation this call holds could not finish now).
     #[cold]
     #[inline(never)]
-    pub(super) fn unbias(&self, c: &Claims, side: &Side, bias: u64, send: bool) -> bool {
+    pub(super) fn unbias(&self, c: &Claims, side: &Side, bias: Bias, send: bool) -> bool {
         // A thread being torn down revokes under its row alone.
-        let me = REVOKING | c.owner_id().unwrap_or(c.row << OWNER_ROW_SHIFT);
+        let me = c.owner_id().unwrap_or(Bias::owner(c.row, 0)).revoking();
         let mut spins = 0u32;
         loop {
             // Revoke an owner's bias; take a revocation over from a revoker
             // that died part-way (or has taken very long).
-            let take = bias & REVOKING == 0
+            let take = !bias.is_revoking()
                 || bias == me
                 || spins >= TAKE_OVER_AFTER
-                || (spins % 1024 == 1023 && !c.row_alive((bias & !REVOKING) >> OWNER_ROW_SHIFT));
+                || (spins % 1024 == 1023 && !c.row_alive(bias.row()));
             // Relaxed: the heavy barrier in `quiesce` does the ordering.
-            if take && side.bias.compare_exchange(bias, me, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            if take && side.bias.compare_exchange(bias.bits(), me.bits(), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
                 return self.quiesce(c, side, me, send);
             }
             // Acquire: as B2.
-            if side.bias.load(Ordering::Acquire) != bias {
+            if side.bias.load(Ordering::Acquire) != bias.bits() {
                 return true;
             }
             spins = spins.saturating_add(1);
@@ -106,7 +107,7 @@ impl Mpmc {
     /// it when its own wait is done). False if claims stayed under way for
     /// [`QUIESCE_FOR`] spin steps: the bias stays `me`, for the next claim
     /// to take up.
-    pub(super) fn quiesce(&self, c: &Claims, side: &Side, me: u64, send: bool) -> bool {
+    pub(super) fn quiesce(&self, c: &Claims, side: &Side, me: Bias, send: bool) -> bool {
         // B3, as in `take_bias`: every claim that read the old bias has its
         // announcement visible below; every later one reads REVOKING.
         self.barrier.heavy_without_fallback();
@@ -116,7 +117,7 @@ impl Mpmc {
             loop {
                 // Acquire: pairs with the owner's Release store of `pos`; the
                 // Release below passes it on to every claimer (B2).
-                let pos = side.pos.load(Ordering::Acquire) & !CLOSED;
+                let pos = Tail::from_bits(side.pos.load(Ordering::Acquire)).pos();
                 if !Claims::row_beyond(row, pos, send) {
                     break;
                 }
@@ -132,7 +133,7 @@ impl Mpmc {
             }
         }
         // Release: see B2.
-        if side.bias.compare_exchange(me, FREE, Ordering::Release, Ordering::Relaxed).is_ok() {
+        if side.bias.compare_exchange(me.bits(), Bias::FREE.bits(), Ordering::Release, Ordering::Relaxed).is_ok() {
             self.ctl().counters.revoked.fetch_add(1, Ordering::Relaxed);
         }
         true
@@ -144,13 +145,18 @@ impl Mpmc {
         let side = &*self.ctl().tail;
         loop {
             // Acquire: as B2.
-            match side.bias.load(Ordering::Acquire) {
-                SHARED => return,
+            match Bias::from_bits(side.bias.load(Ordering::Acquire)) {
+                Bias::SHARED => return,
                 // Nobody owns it, so nobody stores `pos` plainly.
-                FREE if side.bias.compare_exchange(FREE, SHARED, Ordering::Relaxed, Ordering::Relaxed).is_ok() => {
+                Bias::FREE
+                    if side
+                        .bias
+                        .compare_exchange(Bias::FREE.bits(), Bias::SHARED.bits(), Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok() =>
+                {
                     return
                 }
-                FREE => {}
+                Bias::FREE => {}
                 // Until it ends: a close waits for a stopped sender.
                 bias => {
                     self.unbias(c, side, bias, SEND);
@@ -185,12 +191,12 @@ pub(super) fn uncontended_run(_key: usize, _pos: u64, _send: bool) -> bool {
     true
 }
 
-/// The calling thread's tag, below [`OWNER_ROW_SHIFT`] bits and never 0.
+/// The calling thread's tag, at most [`Bias::TAG_MAX`] and never 0.
 #[cfg(not(loom))]
 #[inline(always)]
 pub(super) fn bias_tag() -> Option<u64> {
     let tag = crate::sync::thread_tag::current()?;
-    (tag < 1 << OWNER_ROW_SHIFT).then_some(tag)
+    (tag <= Bias::TAG_MAX).then_some(tag)
 }
 
 /// Under loom, a tag per model thread (loom's threads share one OS thread).
@@ -199,5 +205,5 @@ pub(super) fn bias_tag() -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     loom::thread::current().id().hash(&mut h);
-    Some(h.finish() & ((1 << OWNER_ROW_SHIFT) - 1) | 1)
+    Some(h.finish() & Bias::TAG_MAX | 1)
 }

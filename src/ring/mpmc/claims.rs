@@ -177,8 +177,14 @@ impl Claims {
             for w in shared {
                 // Relaxed: the word is this process's; announcements made
                 // through it are ordered by the CAS on `tail`/`head`.
-                if w.load(Ordering::Relaxed) == 0
-                    && w.compare_exchange(0, TAKEN, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                if w.load(Ordering::Relaxed) == ClaimWord::FREE.bits()
+                    && w.compare_exchange(
+                        ClaimWord::FREE.bits(),
+                        ClaimWord::TAKEN.bits(),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
                 {
                     return w;
                 }
@@ -190,9 +196,9 @@ impl Claims {
     /// The calling thread's id as a bias owner (`None` while the thread
     /// is being torn down: such a thread never owns a bias).
     #[inline(always)]
-    pub(super) fn owner_id(&self) -> Option<u64> {
+    pub(super) fn owner_id(&self) -> Option<Bias> {
         let tag = bias_tag()?;
-        Some(self.row << OWNER_ROW_SHIFT | tag)
+        Some(Bias::owner(self.row, tag))
     }
 
     /// Whether any row announces a claim of the given side beyond `pos`.
@@ -206,8 +212,8 @@ impl Claims {
         row.claims.iter().any(|w| {
             // Relaxed: the heavy barrier before the caller's scan makes the
             // announcements that matter visible.
-            let claim = w.load(Ordering::Relaxed);
-            claim != 0 && claim != TAKEN && (claim & RECV_CLAIM == 0) == send && claim & !RECV_CLAIM > pos
+            let claim = ClaimWord::from_bits(w.load(Ordering::Relaxed));
+            claim.announced().is_some_and(|(at, sends)| sends == send && at >= pos)
         })
     }
 
@@ -271,17 +277,17 @@ impl Claims {
 
     /// Whether `claim`, found unfinished, was also found unfinished by the
     /// previous check on this `side` (0: producers' claims, 1: consumers').
-    pub(super) fn suspect(&self, side: usize, claim: u64) -> bool {
+    pub(super) fn suspect(&self, side: usize, claim: ClaimWord) -> bool {
         // Relaxed: a heuristic in process-local memory.
-        self.suspects[side].swap(claim, Ordering::Relaxed) == claim
+        self.suspects[side].swap(claim.bits(), Ordering::Relaxed) == claim.bits()
     }
 
     /// Whether `claim` is announced only by dead processes (at least one).
-    pub(super) fn claimed_only_by_dead(&self, claim: u64) -> bool {
+    pub(super) fn claimed_only_by_dead(&self, claim: ClaimWord) -> bool {
         let mut dead = false;
         for row in self.table.rows() {
             // Acquire: pairs with the Release clear; see `clear`.
-            if row.claims.iter().any(|w| w.load(Ordering::Acquire) == claim) {
+            if row.claims.iter().any(|w| w.load(Ordering::Acquire) == claim.bits()) {
                 #[cfg(not(procring_bug = "recover_ignores_liveness"))]
                 if row.alive() {
                     return false;
@@ -359,7 +365,7 @@ impl Mpmc {
         self.barrier.light();
         // B2 Acquire: pairs with the Release store that ends a revocation,
         // so the revoked owner's last store of `pos` is visible here.
-        let bias = side.bias.load(Ordering::Acquire);
+        let bias = Bias::from_bits(side.bias.load(Ordering::Acquire));
         let me = c.owner_id();
         if Some(bias) == me {
             // The owner: nobody else writes `pos` while this lasts.
@@ -367,17 +373,17 @@ impl Mpmc {
             side.pos.store(pos + 1, Ordering::Release);
             return Ok(());
         }
-        if bias != FREE && bias != SHARED {
+        if bias != Bias::FREE && bias != Bias::SHARED {
             // Withdraw the announcement: a revoker waits for the owner's row
             // to have no claim under way, and this may be that row.
-            w.store(TAKEN, Ordering::Relaxed);
+            w.store(ClaimWord::TAKEN.bits(), Ordering::Relaxed);
             if !self.unbias(c, side, bias, send) {
                 return Err(Miss::Busy);
             }
             return Err(Miss::At(side.pos.load(Ordering::Relaxed)));
         }
         cas()?;
-        if let (FREE, Some(me)) = (bias, me) {
+        if let (Bias::FREE, Some(me)) = (bias, me) {
             if uncontended_run(self.ctl.as_ptr() as usize, pos, send) {
                 self.take_bias(c, side, me, send);
             }

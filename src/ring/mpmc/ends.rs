@@ -42,33 +42,6 @@ impl End {
     }
 }
 
-/// A count of live handles of one kind, packed in a `u64`: the count in
-/// the low 32 bits, and in the high 32 a change number that every update
-/// bumps (wrapping), so that a look at the rows can tell whether any
-/// handle came or went meanwhile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ends(u64);
-
-impl Ends {
-    const CHANGE: u64 = 1 << 32;
-
-    pub(super) fn count(self) -> u32 {
-        self.0 as u32
-    }
-
-    /// What to add to the word to change the count by `delta` (the count
-    /// stays within 32 bits: `delta` never takes it below 0).
-    pub(super) fn delta(delta: i64) -> u64 {
-        debug_assert!(delta.unsigned_abs() < Self::CHANGE);
-        Self::CHANGE.wrapping_add(delta as u64)
-    }
-
-    /// The word with the count set to none, as a change.
-    pub(super) fn none(self) -> Self {
-        Self((self.0 & !(Self::CHANGE - 1)).wrapping_add(Self::CHANGE))
-    }
-}
-
 impl Mpmc {
     /// The count word of handles of kind `end` (see "Disconnection").
     #[inline(always)]
@@ -101,7 +74,7 @@ impl Mpmc {
         }
         // Release: pairs with the Acquire load in `none_left`, so a receiver
         // that finds no sender left sees every message they sent.
-        let before = Ends(self.ends(end).fetch_add(Ends::delta(-1), Ordering::Release));
+        let before = Ends::from_bits(self.ends(end).fetch_add(Ends::delta(-1), Ordering::Release));
         if before.count() == 1 {
             self.wake_the_other_side(end);
         }
@@ -124,7 +97,7 @@ impl Mpmc {
     #[inline(always)]
     pub(super) fn none_left(&self, end: End) -> bool {
         // Acquire: pairs with the Release in `detach_end` (and the sweeps).
-        Ends(self.ends(end).load(Ordering::Acquire)).count() == 0
+        Ends::from_bits(self.ends(end).load(Ordering::Acquire)).count() == 0
     }
 
     /// A peer-checking look of the handles of kind `end`: takes dead processes'
@@ -139,7 +112,7 @@ impl Mpmc {
         let rows = c.table.rows();
         self.sweep_ends(rows);
         // Acquire: as in `none_left`.
-        let before = Ends(self.ends(end).load(Ordering::Acquire));
+        let before = Ends::from_bits(self.ends(end).load(Ordering::Acquire));
         if before.count() == 0 {
             return true;
         }
@@ -151,7 +124,8 @@ impl Mpmc {
         // No live row counts one, and no handle came or went meanwhile (a
         // CAS from the word read before the look): the count is a dead
         // process's that never reached its row. AcqRel: as a detach.
-        let fixed = self.ends(end).compare_exchange(before.0, before.none().0, Ordering::AcqRel, Ordering::Acquire);
+        let fixed =
+            self.ends(end).compare_exchange(before.bits(), before.none().bits(), Ordering::AcqRel, Ordering::Acquire);
         if fixed.is_ok() {
             self.wake_the_other_side(end);
         }
@@ -172,7 +146,7 @@ impl Mpmc {
                     continue;
                 }
                 // Release: as in `detach_end`.
-                let before = Ends(self.ends(end).fetch_add(Ends::delta(-i64::from(n)), Ordering::Release));
+                let before = Ends::from_bits(self.ends(end).fetch_add(Ends::delta(-i64::from(n)), Ordering::Release));
                 if before.count() <= n {
                     self.wake_the_other_side(end);
                 }

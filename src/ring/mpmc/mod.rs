@@ -102,6 +102,7 @@ mod recovery;
 mod recv;
 mod send;
 mod slots;
+mod words;
 
 pub(crate) use claims::Claims;
 pub(crate) use ends::End;
@@ -109,6 +110,8 @@ use send::LOOK_EVERY;
 #[cfg(loom)]
 pub(crate) use slots::LOOM_WORDS;
 pub(crate) use slots::{PayloadMut, PayloadRef, Slots};
+pub(crate) use words::Ends;
+use words::{Bias, ClaimWord, Seq, Tail};
 
 use std::mem::size_of;
 use std::ptr::NonNull;
@@ -122,31 +125,6 @@ use crate::sync::{spin_hint, AtomicU64, Barrier, Ordering};
 #[cfg(not(loom))]
 use super::pace::{Pacer, STREAM_BATCH};
 
-/// Bit 63 of `tail`: the queue is closed.
-const CLOSED: u64 = 1 << 63;
-/// Bit 62 of a published slot's `seq`: the slot carries no message.
-const SKIP: u64 = 1 << 62;
-/// Bit 61 of a slot's `seq`: read and released out of order (a mark for
-/// whoever moves `released` over it).
-const DONE: u64 = 1 << 61;
-
-/// The `seq` of position `pos`'s slot once its consumer has marked it.
-const fn marked(pos: u64) -> u64 {
-    (pos + 1) | DONE
-}
-/// Bit 63 of a claim word: a consumer's claim (clear: a producer's).
-const RECV_CLAIM: u64 = 1 << 63;
-/// A claim word held by an operation that has not announced a position yet.
-const TAKEN: u64 = u64::MAX;
-
-/// A side's bias: nobody owns it; claims CAS, and a claimer may take it.
-const FREE: u64 = 0;
-/// A side's bias: never to be taken again (the producers' once the queue
-/// is closed); claims CAS.
-const SHARED: u64 = u64::MAX;
-/// Bit 63 of a side's bias: a revocation is under way, by the thread whose
-/// id (as an owner's) is in the low bits.
-const REVOKING: u64 = 1 << 63;
 /// Spin steps after which a claimer waiting on a revocation takes it over
 /// even from a live revoker (one stopped, or a corrupt bias word): safe at
 /// any time, since only the revocation's current holder frees the bias.
@@ -166,9 +144,6 @@ enum Miss {
     /// A revocation of the bias could not finish now.
     Busy,
 }
-/// An owner's id: its row (index + 1) from this bit up, its thread's tag
-/// below it.
-const OWNER_ROW_SHIFT: u32 = 48;
 /// Which side a claim is on.
 const SEND: bool = true;
 const RECV: bool = false;
@@ -223,10 +198,10 @@ pub(crate) mod offsets {
     /// A bias word as `procring inspect` reports it: 0 free, 1 owned by a
     /// thread, 2 being revoked, 3 shared for good.
     pub(crate) fn bias_state(bias: u64) -> u64 {
-        match bias {
-            super::FREE => 0,
-            super::SHARED => 3,
-            b if b & super::REVOKING != 0 => 2,
+        match super::Bias::from_bits(bias) {
+            super::Bias::FREE => 0,
+            super::Bias::SHARED => 3,
+            b if b.is_revoking() => 2,
             _ => 1,
         }
     }
@@ -240,7 +215,7 @@ pub(crate) mod offsets {
 #[derive(Debug)]
 struct Side {
     pos: AtomicU64,
-    /// [`FREE`], [`SHARED`], an owner's id, or [`REVOKING`] and the
+    /// [`Bias::FREE`], [`Bias::SHARED`], an owner's id, or a revoker's (see [`Bias`]) and the
     /// revoker's id (see "Biased claims").
     bias: AtomicU64,
     /// An [`Ends`] word: on `tail`'s line the receivers, on `head`'s the
@@ -250,7 +225,7 @@ struct Side {
 
 impl Side {
     fn new() -> Self {
-        Self { pos: AtomicU64::new(0), bias: AtomicU64::new(FREE), ends: AtomicU64::new(0) }
+        Self { pos: AtomicU64::new(0), bias: AtomicU64::new(Bias::FREE.bits()), ends: AtomicU64::new(0) }
     }
 }
 
@@ -389,10 +364,9 @@ struct RoomView {
 
 /// A producer's reread of `released` that finds room for fewer than this
 /// many messages (or a quarter of the capacity) in a saturated stream waits
-/// `spsc::stream_pause` and reads again, so that the consumer, whose every
-/// release stores to that line, frees a run of slots per transfer. With 64,
-/// 8-byte streams were as fast as without pacing; with 256, at a median 0.70
-/// of the SPSC ring against 0.61 (six alternated rounds).
+/// `pace::stream_pause` and reads again, so that the consumer, whose every
+/// release stores to that line, frees a run of slots per transfer. (64 was
+/// too few to make a run worth its pause.)
 #[cfg(not(loom))]
 const ROOM_BATCH: u64 = 256;
 
@@ -439,14 +413,14 @@ impl Mpmc {
     /// Messages in the ring (a snapshot).
     pub(crate) fn len(&self) -> u64 {
         // Acquire: a fresh view; only a hint.
-        let tail = self.ctl().tail.pos.load(Ordering::Acquire) & !CLOSED;
+        let tail = Tail::from_bits(self.ctl().tail.pos.load(Ordering::Acquire)).pos();
         let head = self.ctl().head.pos.load(Ordering::Acquire);
         tail.wrapping_sub(head).min(self.capacity())
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         // Acquire: pairs with the AcqRel `fetch_or` in `close`.
-        self.ctl().tail.pos.load(Ordering::Acquire) & CLOSED != 0
+        Tail::from_bits(self.ctl().tail.pos.load(Ordering::Acquire)).is_closed()
     }
 
     /// Whether `close` has finished setting `closed`: a read of a line that
@@ -475,7 +449,7 @@ impl Mpmc {
         self.end_send_bias();
         // AcqRel: a consumer that sees CLOSED (Acquire) sees every claim made
         // before it; the notifies wake every sleeper, in every process.
-        let prev = self.ctl().tail.pos.fetch_or(CLOSED, Ordering::AcqRel);
+        let prev = Tail::from_bits(self.ctl().tail.pos.fetch_or(Tail::CLOSED, Ordering::AcqRel));
         // Release: a consumer that sees this flag then sees CLOSED in `tail`.
         // Stored before the notifies: it is what a sleeping consumer's last
         // look before sleeping checks (the eventcount's publishing store).
@@ -485,7 +459,7 @@ impl Mpmc {
         self.ctl().not_full.notify(self.barrier);
         #[cfg(procring_bug = "close_flag_after_notify")]
         self.ctl().counters.closed.store(1, Ordering::Release);
-        prev & CLOSED == 0
+        !prev.is_closed()
     }
 
     /// The payload of a slot this handle has claimed for writing.
@@ -505,10 +479,10 @@ impl Mpmc {
     #[inline]
     pub(crate) fn publish(&self, claim: Claim, commit: bool) {
         let pos = claim.pos;
-        let seq = if commit { pos + 1 } else { (pos + 1) | SKIP };
+        let seq = Seq::published(pos, commit);
         // Release: pairs with the consumer's Acquire load of `seq`; the
         // payload written before is visible to whoever claims the slot.
-        self.slots.seq(self.idx(pos)).store(seq, Ordering::Release);
+        self.slots.seq(self.idx(pos)).store(seq.bits(), Ordering::Release);
         if let Some(c) = &self.claims {
             c.clear(claim.word);
         }

@@ -23,19 +23,22 @@ impl Mpmc {
         // Acquire (both): pair with the claims' Release CASes, so their
         // announcements are visible below.
         let head = ctl.head.pos.load(Ordering::Acquire);
-        let tail = ctl.tail.pos.load(Ordering::Acquire) & !CLOSED;
+        let tail = Tail::from_bits(ctl.tail.pos.load(Ordering::Acquire)).pos();
         let seq_of = |pos: u64| self.slots.seq(self.idx(pos));
         // A producer claimed `head` (tail is past it) and has not published.
         // The slot still holds an earlier lap's value (`released` is past
         // that lap's position, so no one else writes it now).
-        let seq = seq_of(head).load(Ordering::Acquire);
+        let seq = Seq::from_bits(seq_of(head).load(Ordering::Acquire));
+        let claim = ClaimWord::claim(head, SEND);
         if tail > head
-            && seq & !(SKIP | DONE) < head + 1
-            && c.suspect(0, head + 1)
-            && c.claimed_only_by_dead(head + 1)
+            && seq.lap() < head + 1
+            && c.suspect(0, claim)
+            && c.claimed_only_by_dead(claim)
             // AcqRel: as a publish (Release) of an empty slot; fails if the
             // slot moved on meanwhile.
-            && seq_of(head).compare_exchange(seq, (head + 1) | SKIP, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            && seq_of(head)
+                .compare_exchange(seq.bits(), Seq::published(head, false).bits(), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
         {
             ctl.counters.abandoned.fetch_add(1, Ordering::Relaxed);
             ctl.not_empty.notify(self.barrier);
@@ -46,14 +49,15 @@ impl Mpmc {
         // the consumer, then move `released` on.
         // Acquire: as `head` above; and the marks before it.
         let released = ctl.released.load(Ordering::Acquire);
-        let seq = seq_of(released).load(Ordering::Acquire);
+        let seq = Seq::from_bits(seq_of(released).load(Ordering::Acquire));
+        let claim = ClaimWord::claim(released, RECV);
         if head > released
-            && seq & !SKIP == released + 1
-            && c.suspect(1, (released + 1) | RECV_CLAIM)
-            && c.claimed_only_by_dead((released + 1) | RECV_CLAIM)
+            && seq.unskipped() == Seq::published(released, true)
+            && c.suspect(1, claim)
+            && c.claimed_only_by_dead(claim)
             // AcqRel: as a mark (Release); fails if the slot moved on.
             && seq_of(released)
-                .compare_exchange(seq, marked(released), Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(seq.bits(), Seq::marked(released).bits(), Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
             ctl.counters.abandoned.fetch_add(1, Ordering::Relaxed);
@@ -86,15 +90,16 @@ impl Mpmc {
             // make a claim won since look never won.
             let at = self.positions();
             for w in &row.claims {
-                let claim = w.load(Ordering::Acquire);
+                let claim = ClaimWord::from_bits(w.load(Ordering::Acquire));
                 let done = match claim {
-                    0 => continue,
-                    TAKEN => true,
+                    ClaimWord::FREE => continue,
+                    ClaimWord::TAKEN => true,
                     _ => self.finished(claim, at),
                 };
                 if done {
                     // Relaxed: a dead process's word; nobody else writes it.
-                    let _ = w.compare_exchange(claim, 0, Ordering::Relaxed, Ordering::Relaxed);
+                    let _ =
+                        w.compare_exchange(claim.bits(), ClaimWord::FREE.bits(), Ordering::Relaxed, Ordering::Relaxed);
                 }
             }
         }
@@ -106,23 +111,23 @@ impl Mpmc {
         // Acquire (all): pair with the claims' Release CASes and stores, and
         // with the Release stores of `released`.
         let head = ctl.head.pos.load(Ordering::Acquire);
-        let tail = ctl.tail.pos.load(Ordering::Acquire) & !CLOSED;
+        let tail = Tail::from_bits(ctl.tail.pos.load(Ordering::Acquire)).pos();
         [head, tail, ctl.released.load(Ordering::Acquire)]
     }
 
     /// Whether the claim a word announces (neither 0 nor `TAKEN`) is
     /// finished, or was never won, judged by its slot and by the positions
     /// `[head, tail, released]` read before.
-    pub(super) fn finished(&self, claim: u64, [head, tail, released]: [u64; 3]) -> bool {
-        let pos = (claim & !RECV_CLAIM).wrapping_sub(1);
+    pub(super) fn finished(&self, claim: ClaimWord, [head, tail, released]: [u64; 3]) -> bool {
+        let Some((pos, send)) = claim.announced() else { return true };
         // Acquire: a publish, mark or release seen here happened.
-        let seq = self.slots.seq(self.idx(pos)).load(Ordering::Acquire) & !SKIP;
-        if claim & RECV_CLAIM == 0 {
+        let seq = Seq::from_bits(self.slots.seq(self.idx(pos)).load(Ordering::Acquire)).unskipped();
+        if send {
             // Never won, or published (this lap or a later one).
-            pos >= tail || seq & !DONE > pos
+            pos >= tail || seq.lap() > pos
         } else {
             // Never won, released, or marked (or a later lap's).
-            pos >= head || released > pos || seq != pos + 1
+            pos >= head || released > pos || seq != Seq::published(pos, true)
         }
     }
 
@@ -134,9 +139,9 @@ impl Mpmc {
         row.claims
             .iter()
             // Relaxed: a snapshot for a person to read.
-            .map(|w| w.load(Ordering::Relaxed))
-            .filter(|&c| c != 0 && (c == TAKEN || !self.finished(c, at)))
-            .map(|c| c.wrapping_sub(1))
+            .map(|w| ClaimWord::from_bits(w.load(Ordering::Relaxed)))
+            .filter(|&c| c != ClaimWord::FREE && (c == ClaimWord::TAKEN || !self.finished(c, at)))
+            .map(|c| c.bits().wrapping_sub(1))
             .collect()
     }
 }

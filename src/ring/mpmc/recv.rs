@@ -1,6 +1,20 @@
-//! The receive path: claiming a published position, the honest `try_recv`
-//! that waits out a send under way that messages are queued behind, and
-//! releasing a read position in order or by a mark.
+//! The receive path: claiming a published position, the honest `try_recv`,
+//! and releasing a read position in order or by a mark.
+//!
+//! **An honest `try_recv`.** A receiver that finds the slot at `head`
+//! unpublished may be looking at a sender's claim still under way while
+//! later senders have published theirs. So a `try_` receive that finds
+//! nothing reads `head`, then `tail`, and scans the positions between for
+//! one published (at any lap past it); if none is, each was unpublished
+//! when read, and so at the read of `tail`. Otherwise it waits on
+//! `not_empty` (whose peer-checking polls recover a dead claimer's claim)
+//! until it claims a message or the queue is empty by the same test.
+//!
+//! **Invariant:** `try_recv` reports `Empty` only if the queue was empty at
+//! its read of `tail`; so a send that returned before it is never behind an
+//! `Empty`. A zero-copy reservation of this process may be the claim waited
+//! on, held by this very thread: with one outstanding, `try_recv` does not
+//! wait (and may say `Empty`).
 
 use super::*;
 
@@ -71,7 +85,7 @@ impl Mpmc {
         let head = ctl.head.pos.load(Ordering::Relaxed);
         // Acquire: pairs with the producers' Release CAS of `tail`, for the
         // claims' announcements (`recover` reads them).
-        let tail = ctl.tail.pos.load(Ordering::Acquire) & !CLOSED;
+        let tail = Tail::from_bits(ctl.tail.pos.load(Ordering::Acquire)).pos();
         // Relaxed: process-local; a reservation counted is one whose claim
         // this thread may be waiting on.
         tail > head && self.published_in(head, tail) && self.room.reservations.load(Ordering::Relaxed) == 0
@@ -85,8 +99,7 @@ impl Mpmc {
         // Positions beyond a lap are not claimed (tail - released <= cap).
         (from..to.min(from + self.capacity())).any(|pos| {
             // Acquire: pairs with `publish`; only the value matters here.
-            let seq = self.slots.seq(self.idx(pos)).load(Ordering::Acquire);
-            seq & !(SKIP | DONE) > pos
+            Seq::from_bits(self.slots.seq(self.idx(pos)).load(Ordering::Acquire)).lap() > pos
         })
     }
 
@@ -104,15 +117,16 @@ impl Mpmc {
         let mut head = ctl.head.pos.load(Ordering::Relaxed);
         loop {
             // Acquire: pairs with the producer's Release in `publish`.
-            let seq = self.slots.seq(self.idx(head)).load(Ordering::Acquire);
-            let diff = (seq & !(SKIP | DONE)).wrapping_sub(head + 1) as i64;
-            if diff == 0 && seq & DONE == 0 {
+            let seq = Seq::from_bits(self.slots.seq(self.idx(head)).load(Ordering::Acquire));
+            let diff = seq.lap().wrapping_sub(head + 1) as i64;
+            if diff == 0 && !seq.is_marked() {
                 let w = self.word(word);
                 if let Some(w) = w {
-                    w.store((head + 1) | RECV_CLAIM, Ordering::Relaxed); // announce the claim
+                    w.store(ClaimWord::claim(head, RECV).bits(), Ordering::Relaxed);
+                    // announce the claim
                 }
                 match self.claim_pos(&ctl.head, w, head, RECV) {
-                    Ok(()) if seq & SKIP != 0 => {
+                    Ok(()) if seq.is_skip() => {
                         ctl.counters.skipped.fetch_add(1, Ordering::Relaxed);
                         self.release_slot(head);
                         head += 1;
@@ -132,10 +146,10 @@ impl Mpmc {
                 }
                 // Acquire: pairs with `close`, and (after the Acquire load
                 // of the senders' count) carries every claim of theirs.
-                let tail = ctl.tail.pos.load(Ordering::Acquire);
-                if tail & !CLOSED == head {
+                let tail = Tail::from_bits(ctl.tail.pos.load(Ordering::Acquire));
+                if tail.pos() == head {
                     // Truly empty: nothing claimed that is not consumed.
-                    return Err(if orphaned || tail & CLOSED != 0 { Stop::Closed } else { Stop::NotNow });
+                    return Err(if orphaned || tail.is_closed() { Stop::Closed } else { Stop::NotNow });
                 }
                 // A producer claimed `head` and is still writing it (or `head`
                 // moved on): look again, or report empty for now.
@@ -207,7 +221,7 @@ impl Mpmc {
             }
         } else {
             // Release: pairs with the Acquire load in `advance_over_marks`.
-            self.slots.seq(self.idx(pos)).store(marked(pos), Ordering::Release);
+            self.slots.seq(self.idx(pos)).store(Seq::marked(pos).bits(), Ordering::Release);
             // The consumer before us may have finished meanwhile without
             // seeing our mark (or left marks unswept the same way): move
             // `released` on from wherever it is now. Best effort; a

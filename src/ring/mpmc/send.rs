@@ -33,7 +33,7 @@ impl Mpmc {
         }
         let mut tail = ctl.tail.pos.load(Ordering::Relaxed);
         loop {
-            if tail & CLOSED != 0 {
+            if Tail::from_bits(tail).is_closed() {
                 return Err(Stop::Closed);
             }
             if !self.room_at(tail) {
@@ -41,7 +41,8 @@ impl Mpmc {
             }
             let w = self.word(word);
             if let Some(w) = w {
-                w.store(tail + 1, Ordering::Relaxed); // announce the claim
+                w.store(ClaimWord::claim(tail, SEND).bits(), Ordering::Relaxed);
+                // announce the claim
             }
             match self.claim_pos(&ctl.tail, w, tail, SEND) {
                 Ok(()) => return Ok(tail),
@@ -79,7 +80,7 @@ impl Mpmc {
         let mut released = self.load_released(tail);
         // A producer that keeps finding only a few slots free is outrunning
         // a saturated consumer, and each reread takes the `released` line
-        // from it: let it free a run first (see `spsc::Pacer`).
+        // from it: let it free a run first (see `pace::Pacer`).
         #[cfg(not(loom))]
         {
             let cap = self.capacity();
@@ -125,7 +126,7 @@ impl Mpmc {
             // Acquire: pairs with the marking consumer's Release store; its
             // read of the payload happens before our CAS, which (Release)
             // passes it on to producers.
-            if self.slots.seq(self.idx(released)).load(Ordering::Acquire) != marked(released) {
+            if Seq::from_bits(self.slots.seq(self.idx(released)).load(Ordering::Acquire)) != Seq::marked(released) {
                 return released;
             }
             match ctl.released.compare_exchange(released, released + 1, Ordering::AcqRel, Ordering::Acquire) {
