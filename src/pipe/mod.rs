@@ -42,7 +42,7 @@ use crate::ring::bytes::{self, Buffer, Found, Place, Reader, Stop, Writer};
 use crate::ring::spsc::{Control, Role};
 use crate::shm::backing::Backing;
 #[cfg(not(loom))]
-use crate::shm::backing::{local_barrier, HeapBlock};
+use crate::shm::backing::{local_barrier, HeapObject};
 use crate::shm::peer::{Identity, Refused};
 use crate::sync::wait::{Deadline, Wait};
 use crate::sync::Barrier;
@@ -73,20 +73,16 @@ impl Shared {
     fn heap(dirs: usize, cap: u64) -> Self {
         #[cfg(not(loom))]
         {
+            let heap = HeapObject::new(&LAYOUT, dirs as u32, 8, cap);
             let ctl_len = std::mem::size_of::<Control>();
-            let data = (2 * ctl_len).next_multiple_of(128);
-            let block = HeapBlock::new(data + dirs * cap as usize, 128);
-            let base = block.ptr();
-            // SAFETY: the block holds two control blocks at 0 and ctl_len
-            // (128-aligned), then `dirs` buffers of `cap` bytes, zeroed.
+            // SAFETY: a pipe's layout: two control blocks (ctl_len bytes each,
+            // 128-aligned) at `ctl`, then `dirs` zeroed buffers of `cap`
+            // bytes at `data`.
             let (ctl, buffers) = unsafe {
-                let ctl = [base.cast::<Control>(), base.add(ctl_len).cast::<Control>()];
-                for c in ctl {
-                    c.as_ptr().write(Control::new());
-                }
-                (ctl, (0..dirs).map(|d| Buffer::new(base.add(data + d * cap as usize), cap)).collect())
+                let ctl = [heap.ctl.cast::<Control>(), heap.ctl.add(ctl_len).cast::<Control>()];
+                (ctl, (0..dirs).map(|d| Buffer::new(heap.data.add(d * cap as usize), cap)).collect())
             };
-            Self { ctl, buffers, barrier: local_barrier(), _backing: Backing::Heap(block) }
+            Self { ctl, buffers, barrier: local_barrier(), _backing: heap.backing }
         }
         #[cfg(loom)]
         {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::error::OpenError;
-use crate::shm::header::{Expected, Kind, Layout, TypeInfo};
+use crate::shm::header::{init_control, Expected, Kind, Layout, TypeInfo};
 use crate::shm::object::Object;
 use crate::shm::Options;
 
@@ -15,7 +15,21 @@ pub(crate) const LAYOUT: Layout = Layout {
     kind: Kind::Pipe,
     ctl_len: 2 * CTL,
     data_len: |dirs, _, capacity| usize::try_from(capacity).ok()?.checked_mul(dirs as usize),
+    init: init_controls,
 };
+
+/// `Layout::init`: a fresh control block per direction.
+///
+/// # Safety
+/// As `Layout::init`.
+unsafe fn init_controls(ctl: NonNull<u8>) {
+    // SAFETY: the caller's contract; `ctl_len` holds two control blocks,
+    // each 128-aligned.
+    unsafe {
+        init_control::<Control>(ctl);
+        init_control::<Control>(ctl.add(CTL));
+    }
+}
 
 fn expected(dirs: u32, capacity: u64) -> Expected {
     Expected::new(LAYOUT, TypeInfo::pipe(dirs), capacity)
@@ -45,13 +59,7 @@ fn create(
     opts: &Options,
 ) -> Result<Arc<Shared>, CreateError> {
     let cap = check_capacity(capacity)?;
-    let object = Object::create(name, &expected(dirs, cap), opts, role_bits(roles), |ctl| {
-        // SAFETY: the fresh, aligned, unshared control blocks.
-        unsafe {
-            ctl.cast::<Control>().write(Control::new());
-            ctl.add(CTL).cast::<Control>().write(Control::new());
-        }
-    })?;
+    let object = Object::create(name, &expected(dirs, cap), opts, role_bits(roles))?;
     let publish = object.publisher();
     let shared = shared_in(object, dirs as usize);
     for &(dir, role) in roles {

@@ -21,6 +21,7 @@ mod handle;
 #[cfg(all(feature = "serde", not(loom)))]
 mod serialized;
 
+#[cfg(loom)]
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ use crate::error::CreateError;
 use crate::ring::mpmc::{self, End, Geometry, Mpmc};
 use crate::shm::backing::Backing;
 #[cfg(not(loom))]
-use crate::shm::backing::{local_barrier, HeapBlock};
+use crate::shm::backing::{local_barrier, HeapObject};
 #[cfg(loom)]
 use crate::sync::Barrier;
 use crate::sync::{AtomicU32, Mutex, Ordering};
@@ -168,20 +169,14 @@ impl Shared {
     pub(crate) fn heap(g: Geometry, cap: u64) -> Self {
         #[cfg(not(loom))]
         {
-            let ctl_len = mpmc::CONTROL_LEN.next_multiple_of(128);
-            let slots = crate::ring::slots_for(cap) as usize;
-            let block = HeapBlock::new(ctl_len + slots * g.stride(), g.align.max(128));
-            // A control block at 0, then the zeroed slots at `ctl_len`.
-            // SAFETY: in bounds and aligned; the control block is written
-            // here and the sequence words by `init_slots`, before any use.
-            let ring = unsafe {
-                let ctl = block.ptr().cast::<mpmc::Control>();
-                ctl.as_ptr().write(mpmc::Control::new());
-                let slots = mpmc::Slots::new(NonNull::new_unchecked(block.ptr().as_ptr().add(ctl_len)), g);
-                Mpmc::new(ctl, slots, cap, local_barrier(), None)
-            };
+            let heap = HeapObject::new(&LAYOUT, g.size as u32, g.align as u32, cap);
+            // SAFETY: a queue's control block and `cap` slots of geometry `g`
+            // (its layout), kept by the backing as long as the ring; the
+            // sequence words are written by `init_slots` before any use.
+            let ring =
+                unsafe { Mpmc::new(heap.ctl.cast(), mpmc::Slots::new(heap.data, g), cap, local_barrier(), None) };
             ring.init_slots();
-            Self::new(ring, Backing::Heap(block))
+            Self::new(ring, heap.backing)
         }
         #[cfg(loom)]
         {
@@ -199,14 +194,18 @@ impl Shared {
 mod named {
     use super::*;
     use crate::error::OpenError;
-    use crate::shm::header::{Expected, Kind, Layout, TypeInfo};
+    use crate::shm::header::{init_control, Expected, Kind, Layout, TypeInfo};
     use crate::shm::object::{Object, Parts};
     use crate::shm::peer::role;
     use crate::shm::Options;
 
     /// A queue's segment: its control block, then its slots.
-    pub(crate) const LAYOUT: Layout =
-        Layout { kind: Kind::Queue, ctl_len: mpmc::CONTROL_LEN, data_len: crate::ring::slot_region_len };
+    pub(crate) const LAYOUT: Layout = Layout {
+        kind: Kind::Queue,
+        ctl_len: mpmc::CONTROL_LEN,
+        data_len: crate::ring::slot_region_len,
+        init: init_control::<mpmc::Control>,
+    };
 
     pub(crate) fn expected(elem: TypeInfo, capacity: u64) -> Expected {
         Expected::new(LAYOUT, elem, capacity)
@@ -253,10 +252,7 @@ mod named {
             cap: u64,
             opts: &Options,
         ) -> Result<Self, CreateError> {
-            let object = Object::create(name, &expected(elem, cap), opts, role::SEND | role::RECV, |ctl| {
-                // SAFETY: `ctl` is the fresh, aligned, unshared control block.
-                unsafe { ctl.cast::<mpmc::Control>().write(mpmc::Control::new()) }
-            })?;
+            let object = Object::create(name, &expected(elem, cap), opts, role::SEND | role::RECV)?;
             // SAFETY: we just created the object with this geometry.
             let ring = unsafe { ring_in(&object, g) };
             ring.init_slots();

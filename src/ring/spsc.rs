@@ -108,6 +108,12 @@ const _: () = {
     assert!(std::mem::offset_of!(Control, not_full) == 512);
 };
 
+impl Default for Control {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Control {
     pub(crate) fn new() -> Self {
         Self {

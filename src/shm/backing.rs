@@ -7,6 +7,8 @@
 use std::ptr::NonNull;
 
 #[cfg(not(loom))]
+use super::header::{Layout, REGION_ALIGN};
+#[cfg(not(loom))]
 use crate::sync::Barrier;
 
 /// Owns the memory an object's raw pointers point into.
@@ -119,4 +121,38 @@ pub(crate) fn check_element<T>() -> Result<(), crate::error::CreateError> {
         });
     }
     Ok(())
+}
+
+/// An object's control block and data region on the heap, laid out by its
+/// kind's [`Layout`] as in a segment (without the header and the table):
+/// what every in-process object is built on.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct HeapObject {
+    /// The control block, written by `Layout::init` (128-byte aligned).
+    pub(crate) ctl: NonNull<u8>,
+    /// The data region, zeroed (aligned to 128 and to the element).
+    pub(crate) data: NonNull<u8>,
+    pub(crate) backing: Backing,
+}
+
+#[cfg(not(loom))]
+impl HeapObject {
+    /// An object of `layout` for `capacity` elements of `size` bytes
+    /// aligned to `align`. The caller has checked that the capacity and the
+    /// element make a region that fits in memory.
+    pub(crate) fn new(layout: &Layout, size: u32, align: u32, capacity: u64) -> Self {
+        let block_align = (align as usize).max(REGION_ALIGN);
+        let data = layout.ctl_len.next_multiple_of(block_align);
+        let len = (layout.data_len)(size, align, capacity).expect("checked by the caller");
+        let block = HeapBlock::new(data + len, block_align);
+        // SAFETY: a fresh zeroed block, aligned to `block_align` (at least 128),
+        // with `ctl_len` bytes for the control block at 0 that nobody uses
+        // yet, and the data region at `data` within it.
+        let (ctl, data) = unsafe {
+            (layout.init)(block.ptr());
+            (block.ptr(), NonNull::new_unchecked(block.ptr().as_ptr().add(data)))
+        };
+        Self { ctl, data, backing: Backing::Heap(block) }
+    }
 }

@@ -29,7 +29,7 @@
 //! bytes), then the kind's control block, then the data region.
 
 use std::mem::{align_of, size_of};
-use std::ptr::{addr_of, addr_of_mut};
+use std::ptr::{addr_of, addr_of_mut, NonNull};
 use std::time::{Duration, Instant};
 
 use super::peer::{MAX_ROWS, ROW_LEN};
@@ -167,8 +167,10 @@ fn fnv1a(start: u64, s: &str) -> u64 {
     s.bytes().fold(start, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// What a kind of object puts in a segment after the attachment table:
-/// each kind describes its own (its module's `LAYOUT`).
+/// What a kind of object puts after the attachment table of its segment
+/// (or on the heap, in the same layout): each kind describes its own (its
+/// module's `LAYOUT`), and `Object` and `HeapObject` build every kind from
+/// it the same way.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Layout {
     pub(crate) kind: Kind,
@@ -178,6 +180,22 @@ pub(crate) struct Layout {
     /// aligned to `align`; `None` on overflow. Both sides derive it from
     /// the header's fields; the header does not store it.
     pub(crate) data_len: fn(size: u32, align: u32, capacity: u64) -> Option<usize>,
+    /// Writes a fresh control block.
+    ///
+    /// # Safety
+    /// The pointer is to `ctl_len` zeroed, 128-byte aligned bytes that no
+    /// other thread or process uses yet.
+    pub(crate) init: unsafe fn(ctl: NonNull<u8>),
+}
+
+/// A `Layout::init` for a kind whose control block is one `C`.
+///
+/// # Safety
+/// As `Layout::init`, with `size_of::<C>() <= ctl_len` and `C` 128-aligned
+/// at most.
+pub(crate) unsafe fn init_control<C: Default>(ctl: NonNull<u8>) {
+    // SAFETY: the caller's contract: room for a `C`, aligned, unshared.
+    unsafe { ctl.cast::<C>().write(C::default()) }
 }
 
 /// Everything an object asks of its segment; the creator writes it and an
@@ -453,6 +471,7 @@ mod tests {
             kind: Kind::Spsc,
             ctl_len: 640,
             data_len: |size, _, cap| usize::try_from(cap).ok()?.checked_mul(8 + size as usize),
+            init: |_| (),
         };
         let e = Expected { rows: 2, ..Expected::new(layout, TypeInfo::of::<u64>(), 1024) };
         let off = e.offsets().unwrap();

@@ -32,17 +32,11 @@ pub(crate) struct Object {
 
 impl Object {
     /// Creates the segment for `e` (with `opts.peers` attachment rows), takes
-    /// a row for this process as `role`, and calls `init` with the (zeroed,
-    /// 128-byte aligned) control block's address, then writes the header.
-    /// The header is not yet published: the caller takes its role, then
-    /// calls [`Object::publish`].
-    pub(crate) fn create(
-        name: &str,
-        e: &Expected,
-        opts: &Options,
-        role: u32,
-        init: impl FnOnce(NonNull<u8>),
-    ) -> Result<Self, CreateError> {
+    /// a row for this process as `role`, writes the kind's fresh control
+    /// block (`Layout::init`), then the header. The header is not yet
+    /// published: the caller takes its role, then calls
+    /// [`Object::publish`].
+    pub(crate) fn create(name: &str, e: &Expected, opts: &Options, role: u32) -> Result<Self, CreateError> {
         let capacity = e.capacity as usize;
         let e = Expected { rows: opts.peers, ..*e };
         let off = e.offsets().ok_or(CreateError::InvalidCapacity { capacity, reason: "too large to map" })?;
@@ -59,7 +53,9 @@ impl Object {
         let table = unsafe { table_in(&segment, &off, e.rows) };
         let attached = table.attach(Identity::this_process(), role).expect("a fresh table has free rows");
         let region = Self { segment, attached, table, off, capacity: e.capacity, elem_size: e.elem.size, barrier };
-        init(region.ctl());
+        // SAFETY: the fresh mapping's control block: `ctl_len` zeroed bytes,
+        // 128-aligned, that nobody else uses before `publish`.
+        unsafe { (e.layout.init)(region.ctl()) };
         // SAFETY: a fresh mapping of `off.total` bytes that no other process
         // reads before `publish`.
         unsafe { header::write(region.header(), &e, &off, barrier) };

@@ -3,13 +3,17 @@
 use super::*;
 use crate::error::OpenError;
 use crate::ring::spsc::Role;
-use crate::shm::header::{Expected, Kind, Layout, TypeInfo};
+use crate::shm::header::{init_control, Expected, Kind, Layout, TypeInfo};
 use crate::shm::object::Object;
 use crate::shm::Options;
 
 /// An SPSC ring's segment: its control block, then its slots.
-pub(crate) const LAYOUT: Layout =
-    Layout { kind: Kind::Spsc, ctl_len: std::mem::size_of::<Control>(), data_len: crate::ring::slot_region_len };
+pub(crate) const LAYOUT: Layout = Layout {
+    kind: Kind::Spsc,
+    ctl_len: std::mem::size_of::<Control>(),
+    data_len: crate::ring::slot_region_len,
+    init: init_control::<Control>,
+};
 
 fn expected<T: crate::message::Message>(capacity: u64) -> Expected {
     Expected::new(LAYOUT, TypeInfo::of::<T>(), capacity)
@@ -34,10 +38,7 @@ fn create<T: crate::message::Message>(
     role: Role,
 ) -> Result<Ring<T>, CreateError> {
     let e = expected::<T>(check_shape::<T>(capacity)?);
-    let object = Object::create(name, &e, opts, role.bits(), |ctl| {
-        // SAFETY: `ctl` is the fresh, aligned, unshared control block.
-        unsafe { ctl.cast::<Control>().write(Control::new()) }
-    })?;
+    let object = Object::create(name, &e, opts, role.bits())?;
     // A fresh slot: the role cannot be taken.
     let _ = region_ctl(&object).peer(role).attach(Identity::this_process());
     object.publish();

@@ -56,6 +56,12 @@ pub(crate) fn copy_words(len: usize, size: usize) -> Option<usize> {
     Some(len.checked_mul(size)?.div_ceil(8))
 }
 
+impl Default for Control {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Control {
     fn new() -> Self {
         Self { mutex: RobustMutex::new(), _pad: [0; 48], seq: SeqLock::new(), _pad2: [0; 56] }
@@ -143,16 +149,13 @@ impl Cells {
         let words = 2 * copy_words(len, size).expect("length checked by the caller");
         #[cfg(not(loom))]
         let cells = {
-            use crate::shm::backing::HeapBlock;
-            let block = HeapBlock::new(CONTROL_LEN + words * 8, 128);
-            // SAFETY: a fresh, 128-aligned block of CONTROL_LEN + words * 8
-            // zeroed bytes; the control block is written before any use, and
-            // zeroed bytes are valid atomics.
-            let (ctl, data) = unsafe {
-                let ctl = block.ptr().cast::<Control>();
-                ctl.as_ptr().write(Control::new());
-                (ctl, NonNull::new_unchecked(block.ptr().as_ptr().add(CONTROL_LEN)).cast())
-            };
+            let heap = crate::shm::backing::HeapObject::new(
+                &layout(crate::shm::header::Kind::Array),
+                size as u32,
+                8,
+                len as u64,
+            );
+            let (ctl, data) = (heap.ctl.cast(), heap.data.cast());
             let wait = Wait::local();
             Self {
                 ctl,
@@ -163,7 +166,7 @@ impl Cells {
                 wait,
                 holder: LocalHolder::default(),
                 peers: None,
-                _backing: Backing::Heap(block),
+                _backing: heap.backing,
             }
         };
         #[cfg(loom)]
@@ -272,7 +275,7 @@ impl Cells {
 mod named {
     use super::*;
     use crate::error::{CreateError, OpenError};
-    use crate::shm::header::{Expected, Kind, Layout, TypeInfo};
+    use crate::shm::header::{init_control, Expected, Kind, Layout, TypeInfo};
     use crate::shm::object::Object;
     use crate::shm::peer::role;
     use crate::shm::Options;
@@ -284,6 +287,7 @@ mod named {
             kind,
             ctl_len: CONTROL_LEN,
             data_len: |size, _, len| copy_words(usize::try_from(len).ok()?, size as usize)?.checked_mul(16),
+            init: init_control::<Control>,
         }
     }
 
@@ -321,10 +325,7 @@ mod named {
         ) -> Result<Self, CreateError> {
             let size = elem.size as usize;
             let len = init.len() / size;
-            let object = Object::create(name, &expected(kind, elem, len as u64), opts, role::STATE, |ctl| {
-                // SAFETY: `ctl` is the fresh, aligned, unshared control block.
-                unsafe { ctl.cast::<Control>().write(Control::new()) }
-            })?;
+            let object = Object::create(name, &expected(kind, elem, len as u64), opts, role::STATE)?;
             let publisher = object.publisher();
             // SAFETY: just created with this layout.
             let cells = unsafe { Self::in_object(object, len as u64, size, seqlocked, opts.wait()) };

@@ -251,6 +251,12 @@ const _: () = {
     assert!(std::mem::offset_of!(Control, counters) == 640);
 };
 
+impl Default for Control {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Control {
     pub(crate) fn new() -> Self {
         Self {
