@@ -1,5 +1,5 @@
 //! `Pipe` and `Connection`: variable-length messages between two ends, like
-//! Python's `multiprocessing.Pipe()`, on byte rings ([`crate::ring::bytes`]).
+//! Python's `multiprocessing.Pipe()`, on byte rings (`src/ring/bytes.rs`).
 //!
 //! A duplex pipe is two byte rings in one segment, one per direction; each
 //! end is a [`Connection`] with a [`Sender`] and a [`Receiver`]. A simplex
@@ -64,6 +64,7 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
+    #[inline(always)]
     fn ctl(&self, dir: usize) -> &Control {
         // SAFETY: points into `_backing`, initialised; a Control is all atomics.
         unsafe { self.ctl[dir].as_ref() }

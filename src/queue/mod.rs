@@ -1,5 +1,5 @@
 //! Queues of `Pod` values between any number of processes (and threads),
-//! on the MPMC ring ([`crate::ring::mpmc`]), in two shapes:
+//! on the MPMC ring (`src/ring/mpmc/`), in two shapes:
 //!
 //! - crossbeam's: [`Sender`] and [`Receiver`] ([`bounded`] in a process,
 //!   [`create`] for a named queue, `Sender::open`/`Receiver::open` in any

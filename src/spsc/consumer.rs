@@ -33,44 +33,7 @@ impl<T: Pod> Consumer<T> {
         Self { ring, head, tail_view: TailView { tail: head, pacer: Pacer::default(), empty: false } }
     }
 
-    /// How many messages the ring holds (a snapshot).
-    pub fn len(&self) -> usize {
-        self.ring.len()
-    }
-
-    /// Whether the ring holds no message.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether the ring has no free slot.
-    pub fn is_full(&self) -> bool {
-        self.len() == self.capacity()
-    }
-
-    /// Messages the ring holds at most: the capacity it was created with.
-    pub fn capacity(&self) -> usize {
-        self.ring.capacity() as usize
-    }
-
-    /// Whether the producer has gone (dropped its end, or its process died).
-    /// Messages it sent before going can still be received.
-    pub fn is_disconnected(&self) -> bool {
-        self.ring.ctl().peers.producer.state(true) == PeerState::Gone
-    }
-
-    /// The producer's process id if its process died without dropping its
-    /// end (a crash, SIGKILL, `exit`): the reason behind a `Disconnected`.
-    /// `None` while it runs, and if it dropped its end.
-    pub fn peer_died(&self) -> Option<u32> {
-        self.ring.ctl().peers.producer.died()
-    }
-
-    /// Sets how many spin-loop steps a blocked receive spins before it
-    /// sleeps; `u32::MAX` spins forever (busy-poll).
-    pub fn set_spin(&mut self, spin: u32) {
-        self.ring.wait.spin = spin;
-    }
+    observers!(producer, "producer", "Messages it sent before going can still be received.", "receive");
 
     /// `Some(Ok(n))` with messages ready, `Some(Err)` if none will come,
     /// `None` to keep waiting.

@@ -3,7 +3,7 @@
 //! segment's name, or made in this process with [`channel`].
 //!
 //! Each message is written straight into a shared slot and read in place
-//! ([`Producer::send_slot`], [`Consumer::recv_ref`]) or by value. A side that
+//! ([`Producer::reserve`], [`Consumer::recv_ref`]) or by value. A side that
 //! has to wait spins briefly, then sleeps on a futex in the segment; the other
 //! side wakes it only if it is asleep. When one end drops or its process
 //! dies, the other learns it: a receiver gets [`RecvError::Disconnected`]
@@ -25,6 +25,54 @@ use crate::shm::backing::Backing;
 use crate::shm::peer::Identity;
 use crate::sync::wait::Wait;
 use crate::sync::Barrier;
+
+/// What both ends show alike: the ring's fill level and capacity, whether
+/// the other end (`$peer`, named `$name`) has gone or died (`$gone` says
+/// what that leaves), and how long a blocked `$op` spins.
+macro_rules! observers {
+    ($peer:ident, $name:literal, $gone:literal, $op:literal) => {
+        /// How many messages the ring holds (a snapshot: the other end may be
+        /// changing it as you look).
+        pub fn len(&self) -> usize {
+            self.ring.len()
+        }
+
+        /// Whether the ring holds no message.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Whether the ring has no free slot.
+        pub fn is_full(&self) -> bool {
+            self.len() == self.capacity()
+        }
+
+        /// Messages the ring holds at most: the capacity it was created with.
+        pub fn capacity(&self) -> usize {
+            self.ring.capacity() as usize
+        }
+
+        #[doc = concat!("Whether the ", $name, " has gone (dropped its end, or its process died).")]
+        #[doc = $gone]
+        pub fn is_disconnected(&self) -> bool {
+            self.ring.ctl().peers.$peer.state(true) == PeerState::Gone
+        }
+
+        #[doc = concat!("The ", $name, "'s process id if its process died without dropping its")]
+        /// end (a crash, SIGKILL, `exit`): the reason behind a `Disconnected`.
+        /// `None` while it runs, and if it dropped its end.
+        pub fn peer_died(&self) -> Option<u32> {
+            self.ring.ctl().peers.$peer.died()
+        }
+
+        #[doc = concat!("Sets how many spin-loop steps a blocked ", $op, " spins before it")]
+        /// sleeps; `u32::MAX` spins forever (busy-poll: lowest latency, one
+        /// core kept busy).
+        pub fn set_spin(&mut self, spin: u32) {
+            self.ring.wait.spin = spin;
+        }
+    };
+}
 
 mod consumer;
 #[cfg(not(loom))]

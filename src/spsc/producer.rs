@@ -52,44 +52,7 @@ impl<T: Pod> Producer<T> {
         Self { ring, tail, head_view: HeadView { head, pacer: Pacer::default() } }
     }
 
-    /// How many messages the ring holds (a snapshot; the consumer may be
-    /// taking them as you look).
-    pub fn len(&self) -> usize {
-        self.ring.len()
-    }
-
-    /// Whether the ring holds no message.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether the ring has no free slot.
-    pub fn is_full(&self) -> bool {
-        self.len() == self.capacity()
-    }
-
-    /// Messages the ring holds at most: the capacity it was created with.
-    pub fn capacity(&self) -> usize {
-        self.ring.capacity() as usize
-    }
-
-    /// Whether the consumer has gone (dropped its end, or its process died).
-    pub fn is_disconnected(&self) -> bool {
-        self.ring.ctl().peers.consumer.state(true) == PeerState::Gone
-    }
-
-    /// The consumer's process id if its process died without dropping its
-    /// end (a crash, SIGKILL, `exit`): the reason behind a `Disconnected`.
-    /// `None` while it runs, and if it dropped its end.
-    pub fn peer_died(&self) -> Option<u32> {
-        self.ring.ctl().peers.consumer.died()
-    }
-
-    /// Sets how many spin-loop steps a blocked send spins before it sleeps;
-    /// `u32::MAX` spins forever (busy-poll: lowest latency, one core busy).
-    pub fn set_spin(&mut self, spin: u32) {
-        self.ring.wait.spin = spin;
-    }
+    observers!(consumer, "consumer", "A send then fails at once, handing the value back.", "send");
 
     #[inline(always)]
     fn consumer_gone(&self, check_peers: bool) -> bool {
