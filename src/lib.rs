@@ -105,10 +105,10 @@ pub use error::{
     CreateError, MessageRecvError, MessageSendError, OpenError, OutOfBounds, OwnerDied, RecvError, RecvTimeoutError,
     SendError, SendTimeoutError, TryLockError, TryRecvError, TrySendError,
 };
-pub use pipe::{Connection, Pipe};
-pub use queue::Queue;
+pub use pipe::connection::{Connection, Pipe};
+pub use queue::api::Queue;
 #[cfg(all(feature = "serde", not(loom)))]
-pub use queue::SerdeQueue;
+pub use queue::serialized::SerdeQueue;
 #[cfg(not(loom))]
 pub use shm::unlink;
 

@@ -51,7 +51,7 @@ pub fn pipe_header(pos: u64, len: u64) -> u64 {
 /// the honest `try_recv`'s wait for a send under way that messages are
 /// queued behind (which has a model of its own).
 #[cfg(loom)]
-pub fn try_recv_quick<T: bytemuck::Pod>(q: &crate::queue::Queue<T>) -> Option<T> {
+pub fn try_recv_quick<T: bytemuck::Pod>(q: &crate::queue::api::Queue<T>) -> Option<T> {
     q.try_recv_quick()
 }
 

@@ -7,7 +7,7 @@
 //!   process died), receivers drain the queue and then get
 //!   `Disconnected`; when every receiver is gone, sends fail at once and
 //!   hand their value back.
-//! - Python's: [`Queue`], one handle that sends and receives, as
+//! - Python's: [`Queue`](crate::Queue), one handle that sends and receives, as
 //!   `multiprocessing.Queue`. `close()` is Python's (this handle sends no
 //!   more) and `shutdown()` is Python 3.13's (the queue ends for everyone).
 //!
@@ -15,22 +15,20 @@
 //! queue by name. Handles are counted in the segment per process, so a
 //! process that dies stops counting (see `ring::mpmc`, "Disconnection").
 
-mod api;
+pub(crate) mod api;
 mod guards;
 mod handle;
 #[cfg(all(feature = "serde", not(loom)))]
-mod serialized;
+pub(crate) mod serialized;
 
 #[cfg(loom)]
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-pub use api::{bounded, IntoIter, Iter, Queue, Receiver, Sender, TryIter};
+pub use api::{bounded, IntoIter, Iter, Receiver, Sender, TryIter};
 #[cfg(not(loom))]
 pub use api::{create, create_with};
 pub use guards::{RecvRef, SendSlot};
-#[cfg(all(feature = "serde", not(loom)))]
-pub use serialized::SerdeQueue;
 
 use crate::error::CreateError;
 use crate::ring::mpmc::{self, End, Geometry, Mpmc};

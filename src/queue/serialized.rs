@@ -95,7 +95,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// values, each of up to `max_bytes` serialized bytes.
     ///
     /// # Errors
-    /// As [`crate::queue::Queue::create`], and as [`SerdeQueue::new`].
+    /// As [`crate::Queue::create`], and as [`SerdeQueue::new`].
     pub fn create(name: &str, capacity: usize, max_bytes: usize) -> Result<Self, CreateError> {
         Self::create_with(name, capacity, max_bytes, &crate::shm::Options::new())
     }
@@ -120,7 +120,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// the creator's.
     ///
     /// # Errors
-    /// As [`crate::queue::Queue::open`].
+    /// As [`crate::Queue::open`].
     pub fn open(name: &str) -> Result<Self, crate::error::OpenError> {
         Self::open_with(name, &crate::shm::Options::new())
     }
@@ -128,7 +128,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     /// As [`SerdeQueue::open`], with [`crate::shm::Options`].
     ///
     /// # Errors
-    /// As [`crate::queue::Queue::open`].
+    /// As [`crate::Queue::open`].
     pub fn open_with(name: &str, opts: &crate::shm::Options) -> Result<Self, crate::error::OpenError> {
         let (shared, size) = Shared::open(name, TypeInfo::serialized::<T>(0), opts)?;
         if size <= LEN {
@@ -160,7 +160,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         self.ring().capacity() as usize
     }
 
-    /// This handle sends no more (see [`crate::queue::Queue::close`]); whether
+    /// This handle sends no more (see [`crate::Queue::close`]); whether
     /// this call closed it.
     pub fn close(&self) -> bool {
         self.counted.stop_sending()
@@ -171,7 +171,7 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
         !self.counted.sends()
     }
 
-    /// Ends the queue for everyone (see [`crate::queue::Queue::shutdown`]);
+    /// Ends the queue for everyone (see [`crate::Queue::shutdown`]);
     /// whether this call did.
     pub fn shutdown(&self) -> bool {
         self.ring().close()

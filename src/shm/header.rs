@@ -52,7 +52,7 @@ const STATE_READY: u32 = 1;
 pub enum Kind {
     /// A single-producer single-consumer ring ([`crate::spsc`]).
     Spsc = 1,
-    /// A many-producer many-consumer queue ([`crate::queue::Queue`]).
+    /// A many-producer many-consumer queue ([`crate::Queue`]).
     Queue = 2,
     /// A pipe of byte messages, duplex or simplex ([`crate::pipe`]).
     Pipe = 3,
