@@ -77,7 +77,7 @@ fn bench_json_has_every_transport_and_field_and_loses_nothing() {
                 assert!(p[0] > 0.0 && p.windows(2).all(|w| w[0] <= w[1]), "percentiles out of order: {row:?}");
                 assert!(num(row, "floor_p50_ns") > 0.0, "{row:?}");
             }
-            "stream" => {
+            "stream" | "stream-copy" => {
                 assert!([8.0, 64.0, 4096.0].contains(&size), "the default stream sizes: {row:?}");
                 let msgs = num(row, "msgs_per_s");
                 assert!(msgs > 0.0 && num(row, "received") > 0.0, "an empty stream: {row:?}");
@@ -100,7 +100,7 @@ fn bench_json_has_every_transport_and_field_and_loses_nothing() {
     expect("raw", &["poll"], &["stream"]);
     expect("raw-claim", &["poll"], &["stream"]);
     for t in ["procring-spsc", "procring-queue", "procring-pipe"] {
-        expect(t, &["poll", "block"], &["pingpong", "stream"]);
+        expect(t, &["poll", "block"], &["pingpong", "stream", "stream-copy"]);
     }
     for t in ["unix-pipe", "unix-socket"] {
         expect(t, &["block"], &["pingpong", "stream"]);
@@ -109,6 +109,8 @@ fn bench_json_has_every_transport_and_field_and_loses_nothing() {
     // Three stream sizes for every stream row but the 2x2 queue's (64 B).
     let streams = rows.iter().filter(|r| r["kind"] == "stream").count();
     assert_eq!(streams, 3 * expected.iter().filter(|e| e.2 == "stream").count() + 1, "stream rows");
+    let copies = rows.iter().filter(|r| r["kind"] == "stream-copy").count();
+    assert_eq!(copies, 3 * expected.iter().filter(|e| e.2 == "stream-copy").count(), "by-value stream rows");
     assert!(rows
         .iter()
         .any(|r| r["transport"] == "procring-queue" && num(r, "producers") == 2.0 && num(r, "consumers") == 2.0));

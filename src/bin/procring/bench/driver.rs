@@ -34,6 +34,12 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                 specs.push(Spec { transport: t, mode: m, kind: Kind::Stream, size, many: false });
             }
         }
+        // procring's rings again, with a consumer shaped as users write one.
+        for &t in plan.transports.iter().filter(|t| t.is_procring()) {
+            for &m in t.modes() {
+                specs.push(Spec { transport: t, mode: m, kind: Kind::StreamCopy, size, many: false });
+            }
+        }
     }
     if plan.transports.contains(&Transport::Queue) {
         // Four processes on two cores: blocking mode only.
@@ -69,8 +75,8 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                 let latency = Latency::of(hist, floor.value_at_quantile(0.5));
                 Row { transport: t, mode: m, kind: k, size, procs: (1, 1), latency: Some(latency), stream: None }
             }
-            Kind::Stream => {
-                let run = if many { queue_stream_2x2_sized(&plan, size)? } else { stream(&plan, t, m, size)? };
+            Kind::Stream | Kind::StreamCopy => {
+                let run = if many { queue_stream_2x2_sized(&plan, size)? } else { stream(&plan, t, m, k, size)? };
                 runs[at].push(run);
                 if (runs[at].len() as u64) < plan.reps {
                     continue;

@@ -15,7 +15,12 @@
 //!   one line costs depends on where its physical address is homed, so a
 //!   single fixed pair would be a floor of one line's luck.
 //! - **stream**: the peer sends as fast as it can for a fixed time, then
-//!   closes; the driver receives and checks every message. Every size is
+//!   closes; the driver receives and checks every message. Each of
+//!   procring's rings streams twice: to a consumer that takes only the
+//!   sequence number (`stream`), and to one shaped as users write them,
+//!   which receives each message by value as a `[u8; N]`, copies it into a
+//!   buffer of its own and checks the number in its first and last 8 bytes
+//!   (`stream-copy`). Every size is
 //!   also streamed through two bare rings in raw atomics (`raw`,
 //!   `raw-claim`): the SPSC ring's shape and any MPMC queue's with nothing
 //!   else in the way (see `RawRing`).
@@ -199,6 +204,11 @@ impl Transport {
         matches!(self, Transport::Floor | Transport::Raw | Transport::RawClaim)
     }
 
+    /// One of procring's own rings.
+    fn is_procring(self) -> bool {
+        matches!(self, Transport::Spsc | Transport::Queue | Transport::Pipe)
+    }
+
     /// Streams only (the ping-pong's baseline is the floor).
     fn is_raw(self) -> bool {
         matches!(self, Transport::Raw | Transport::RawClaim)
@@ -223,7 +233,13 @@ impl Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     PingPong,
+    /// A stream whose consumer takes each message's sequence number only.
     Stream,
+    /// A stream whose consumer does what users do: receives each message
+    /// by value (a `[u8; N]`, through the public `recv`, or the pipe's
+    /// `recv_bytes_into`), copies it into a buffer of its own and checks the
+    /// sequence number in its first and last 8 bytes.
+    StreamCopy,
 }
 
 impl Kind {
@@ -231,7 +247,12 @@ impl Kind {
         match self {
             Kind::PingPong => "pingpong",
             Kind::Stream => "stream",
+            Kind::StreamCopy => "stream-copy",
         }
+    }
+
+    fn is_stream(self) -> bool {
+        matches!(self, Kind::Stream | Kind::StreamCopy)
     }
 }
 
@@ -310,7 +331,7 @@ fn schedule(specs: &[Spec], reps: u64) -> Vec<(usize, Option<u64>)> {
             at += 1;
             continue;
         }
-        let same = |o: &Spec| o.kind == Kind::Stream && o.size == s.size && o.many == s.many;
+        let same = |o: &Spec| o.kind.is_stream() && o.size == s.size && o.many == s.many;
         let group = specs[at..].iter().take_while(|o| same(o)).count();
         for rep in 0..reps {
             order.extend((at..at + group).map(|i| (i, Some(rep))));

@@ -24,6 +24,9 @@ pub fn peer(a: &PeerArgs) -> Result<(), Error> {
             Ok(())
         }
         (Transport::Raw | Transport::RawClaim, _) => with_size!(a.size, raw_send, a, t, stream_for),
+        (Transport::Spsc | Transport::Queue | Transport::Pipe, "stream-copy") => {
+            with_size!(a.size, value_send, a, t, m, stream_for)
+        }
         (Transport::Spsc, "pingpong") => with_size!(a.size, spsc_echo, a, m),
         (Transport::Spsc, _) => with_size!(a.size, spsc_send, a, m, stream_for),
         (Transport::Queue, "pingpong") => with_size!(a.size, queue_echo, a, m),
@@ -141,6 +144,47 @@ pub(super) fn queue_send<const N: usize>(a: &PeerArgs, m: Mode, run_for: Duratio
         tx.shutdown(); // the only producer: the stream ends here
     } else {
         println!("{sent}"); // the driver closes the queue and counts
+    }
+    Ok(())
+}
+
+/// The by-value streams' sender: `[u8; N]` messages stamped at both ends
+/// (see `stamped`), one `send` per message, for `run_for`.
+pub(super) fn value_send<const N: usize>(a: &PeerArgs, t: Transport, m: Mode, run_for: Duration) -> Result<(), Error> {
+    let (name, opts) = (format!("/{}-a", a.name), ring_options(m, a.spin));
+    let gone = |_| -> Error { "the receiving side went away".into() };
+    match t {
+        Transport::Spsc => {
+            let mut tx = Producer::<[u8; N]>::open_with(&name, &opts)?;
+            send_stamped(|msg| tx.send(msg).map_err(gone), run_for)
+        }
+        Transport::Queue => {
+            let tx = Queue::<[u8; N]>::open_with(&name, &opts)?;
+            send_stamped(|msg| tx.send(msg).map_err(gone), run_for)?;
+            tx.shutdown(); // the stream ends here
+            Ok(())
+        }
+        Transport::Pipe => {
+            let mut tx = Pipe::open_sender(&name, &opts)?;
+            send_stamped(|msg: [u8; N]| Ok(tx.send_bytes(&msg)?), run_for)
+        }
+        _ => unreachable!("only procring's rings have a by-value stream"),
+    }
+}
+
+/// Sends numbered messages through `put` for `run_for`.
+#[inline(always)]
+fn send_stamped<const N: usize>(
+    mut put: impl FnMut([u8; N]) -> Result<(), Error>,
+    run_for: Duration,
+) -> Result<(), Error> {
+    let start = Instant::now();
+    let mut seq = 0u64;
+    while start.elapsed() < run_for {
+        for _ in 0..1024 {
+            put(stamped(seq))?;
+            seq += 1;
+        }
     }
     Ok(())
 }

@@ -82,40 +82,13 @@ pub(super) fn table(rows: &[Row], floor_lines: u64) -> String {
             pipe_p50.map_or("-".into(), |p| format!("{:.3}", l.p50 as f64 / p.max(1) as f64)),
         );
     }
-    let _ = writeln!(out, "\none-way stream");
-    let _ = writeln!(
-        out,
-        "{:<18} {:<5} {:>6} {:>10} {:>10} {:>8} {:>6} {:>6}",
-        "transport", "mode", "size", "msgs/s", "MB/s", "x pipe", "x raw", "lost"
-    );
-    for r in rows.iter().filter(|r| r.kind == Kind::Stream) {
-        let t = r.stream.expect("stream rows have throughput");
-        let msgs_of = |of: Transport| {
-            rows.iter()
-                .find(|p| p.kind == Kind::Stream && p.transport == of && p.size == r.size && p.procs == (1, 1))
-                .and_then(|p| p.stream.map(|s| s.msgs_per_s))
-        };
-        let ratio = |base: Option<f64>, digits: usize| {
-            base.map_or("-".into(), |b| format!("{:.digits$}", t.msgs_per_s / b.max(1.0)))
-        };
-        // Each of procring's rings against the raw ring of its shape.
-        let raw = match (r.transport, r.procs) {
-            (Transport::Spsc | Transport::Pipe, _) => msgs_of(Transport::Raw),
-            (Transport::Queue, (1, 1)) => msgs_of(Transport::RawClaim),
-            _ => None,
-        };
-        let _ = writeln!(
-            out,
-            "{:<18} {:<5} {:>6} {:>10} {:>10.1} {:>8} {:>6} {:>6}",
-            if r.procs == (1, 1) { r.transport.name().to_owned() } else { format!("{} 2x2", r.transport.name()) },
-            r.mode.name(),
-            r.size,
-            si(t.msgs_per_s),
-            t.bytes_per_s / 1e6,
-            ratio(msgs_of(Transport::UnixPipe), 1),
-            ratio(raw, 2),
-            t.lost,
-        );
+    for (kind, title) in [
+        (Kind::Stream, "one-way stream"),
+        (Kind::StreamCopy, "one-way stream, the consumer receiving each message by value, copying and checking it"),
+    ] {
+        if rows.iter().any(|r| r.kind == kind) {
+            stream_table(&mut out, rows, kind, title);
+        }
     }
     let _ = writeln!(
         out,
@@ -125,7 +98,59 @@ pub(super) fn table(rows: &[Row], floor_lines: u64) -> String {
          raw: a bare ring of stamped slots in raw atomics (the SPSC ring's shape); raw-claim: the same\n  \
          with a CAS per message on each side (every MPMC queue's shape). Unpaced, so noisy.\n\
          stream x pipe / x raw: messages/s over the Unix pipe's / over the bare ring's of the same\n  \
-         shape (raw for procring-spsc and -pipe, raw-claim for procring-queue); higher is better."
+         shape (raw for procring-spsc and -pipe, raw-claim for procring-queue); higher is better.\n\
+         x p-pipe: messages/s over procring-pipe's of the same mode, size and consumer."
     );
     out
+}
+
+/// The stream rows of one consumer shape.
+fn stream_table(out: &mut String, rows: &[Row], kind: Kind, title: &str) {
+    let _ = writeln!(out, "\n{title}");
+    let _ = writeln!(
+        out,
+        "{:<18} {:<5} {:>6} {:>10} {:>10} {:>8} {:>6} {:>8} {:>6}",
+        "transport", "mode", "size", "msgs/s", "MB/s", "x pipe", "x raw", "x p-pipe", "lost"
+    );
+    for r in rows.iter().filter(|r| r.kind == kind) {
+        let t = r.stream.expect("stream rows have throughput");
+        // The baselines' rows are measured once, with the first consumer.
+        let msgs_of = |of: Transport, kind: Kind, mode: Option<Mode>| {
+            rows.iter()
+                .find(|p| {
+                    p.kind == kind
+                        && p.transport == of
+                        && p.size == r.size
+                        && p.procs == (1, 1)
+                        && mode.is_none_or(|m| p.mode == m)
+                })
+                .and_then(|p| p.stream.map(|s| s.msgs_per_s))
+        };
+        let ratio = |base: Option<f64>, digits: usize| {
+            base.map_or("-".into(), |b| format!("{:.digits$}", t.msgs_per_s / b.max(1.0)))
+        };
+        // Each of procring's rings against the raw ring of its shape.
+        let raw = match (r.transport, r.procs) {
+            (Transport::Spsc | Transport::Pipe, _) => msgs_of(Transport::Raw, Kind::Stream, None),
+            (Transport::Queue, (1, 1)) => msgs_of(Transport::RawClaim, Kind::Stream, None),
+            _ => None,
+        };
+        let pipe = match (r.transport, r.procs) {
+            (Transport::Spsc | Transport::Queue, (1, 1)) => msgs_of(Transport::Pipe, kind, Some(r.mode)),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "{:<18} {:<5} {:>6} {:>10} {:>10.1} {:>8} {:>6} {:>8} {:>6}",
+            if r.procs == (1, 1) { r.transport.name().to_owned() } else { format!("{} 2x2", r.transport.name()) },
+            r.mode.name(),
+            r.size,
+            si(t.msgs_per_s),
+            t.bytes_per_s / 1e6,
+            ratio(msgs_of(Transport::UnixPipe, Kind::Stream, None), 1),
+            ratio(raw, 2),
+            ratio(pipe, 2),
+            t.lost,
+        );
+    }
 }

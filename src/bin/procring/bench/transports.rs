@@ -291,9 +291,18 @@ pub(super) fn queue_pingpong<const N: usize>(
     finish(child)
 }
 
-pub(super) fn stream(plan: &Plan, t: Transport, m: Mode, size: usize) -> Result<Throughput, Error> {
+pub(super) fn stream(plan: &Plan, t: Transport, m: Mode, k: Kind, size: usize) -> Result<Throughput, Error> {
     let name = unique("st");
     let mut counter = StreamCheck::default();
+    if k == Kind::StreamCopy {
+        match t {
+            Transport::Spsc => with_size!(size, spsc_stream_copy, plan, m, &name, &mut counter)?,
+            Transport::Queue => with_size!(size, queue_stream_copy, plan, m, &name, &mut counter)?,
+            Transport::Pipe => with_size!(size, pipe_stream_copy, plan, m, &name, &mut counter)?,
+            _ => unreachable!("only procring's rings have a by-value stream"),
+        }
+        return Ok(counter.result(size));
+    }
     match t {
         Transport::Floor => unreachable!("the floor is a ping-pong only"),
         Transport::Raw | Transport::RawClaim => with_size!(size, raw_stream, plan, t, &name, &mut counter)?,
@@ -389,6 +398,11 @@ pub(super) struct StreamCheck {
 
 impl StreamCheck {
     #[inline]
+    /// A message whose first and last 8 bytes disagree: torn, or never sent.
+    pub(super) fn torn(&mut self) {
+        self.lost += 1;
+    }
+
     pub(super) fn seen(&mut self, seq: u64) {
         if self.received == 0 {
             self.first = Some(Instant::now());
@@ -496,5 +510,93 @@ pub(super) fn queue_stream<const N: usize>(
     let mut rx = Queue::<Msg<N>>::create_with(&format!("/{name}-a"), stream_capacity(N), &opts)?;
     let child = spawn_peer(plan, Transport::Queue, m, Kind::Stream, N, name)?;
     ring_receive(&mut rx, counter)?;
+    finish(child)
+}
+
+/// A message of `N` bytes whose first and last 8 bytes (the same 8 when
+/// `N` is 8) carry `seq`, the rest `0xA5`: what the by-value streams send.
+pub(super) fn stamped<const N: usize>(seq: u64) -> [u8; N] {
+    let mut m = [0xA5; N];
+    m[..8].copy_from_slice(&seq.to_le_bytes());
+    m[N - 8..].copy_from_slice(&seq.to_le_bytes());
+    m
+}
+
+/// The consumer users write: each message by value from `recv` (`None`
+/// once the sender is gone), copied into a buffer of its own, its first
+/// and last 8 bytes checked.
+#[inline(always)]
+pub(super) fn value_receive<const N: usize>(
+    mut recv: impl FnMut() -> Result<Option<[u8; N]>, Error>,
+    counter: &mut StreamCheck,
+) -> Result<(), Error> {
+    let mut out = [0u8; N];
+    while let Some(m) = recv()? {
+        out.copy_from_slice(&m);
+        let out = std::hint::black_box(&mut out);
+        let first = u64::from_le_bytes(out[..8].try_into().expect("8 bytes"));
+        let last = u64::from_le_bytes(out[N - 8..].try_into().expect("8 bytes"));
+        if first != last {
+            counter.torn();
+        }
+        counter.seen(first);
+    }
+    counter.end();
+    Ok(())
+}
+
+/// A typed ring's `recv_timeout` result as [`value_receive`] takes it.
+fn by_value<const N: usize>(r: Result<[u8; N], RecvTimeoutError>) -> Result<Option<[u8; N]>, Error> {
+    match r {
+        Ok(m) => Ok(Some(m)),
+        Err(RecvTimeoutError::Disconnected) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) fn spsc_stream_copy<const N: usize>(
+    plan: &Plan,
+    m: Mode,
+    name: &str,
+    counter: &mut StreamCheck,
+) -> Result<(), Error> {
+    let opts = ring_options(m, plan.spin);
+    let mut rx = Consumer::<[u8; N]>::create_with(&format!("/{name}-a"), stream_capacity(N), &opts)?;
+    let child = spawn_peer(plan, Transport::Spsc, m, Kind::StreamCopy, N, name)?;
+    value_receive(|| by_value(rx.recv_timeout(STALL)), counter)?;
+    finish(child)
+}
+
+pub(super) fn queue_stream_copy<const N: usize>(
+    plan: &Plan,
+    m: Mode,
+    name: &str,
+    counter: &mut StreamCheck,
+) -> Result<(), Error> {
+    let opts = ring_options(m, plan.spin);
+    let rx = Queue::<[u8; N]>::create_with(&format!("/{name}-a"), stream_capacity(N), &opts)?;
+    let child = spawn_peer(plan, Transport::Queue, m, Kind::StreamCopy, N, name)?;
+    value_receive(|| by_value(rx.recv_timeout(STALL)), counter)?;
+    finish(child)
+}
+
+pub(super) fn pipe_stream_copy<const N: usize>(
+    plan: &Plan,
+    m: Mode,
+    name: &str,
+    counter: &mut StreamCheck,
+) -> Result<(), Error> {
+    let mut rx = Pipe::create_receiver(&format!("/{name}-a"), PIPE_BYTES, &ring_options(m, plan.spin))?;
+    let child = spawn_peer(plan, Transport::Pipe, m, Kind::StreamCopy, N, name)?;
+    let recv = || {
+        let mut m = [0u8; N];
+        match rx.recv_bytes_into_timeout(&mut m, STALL) {
+            Ok(n) if n == N => Ok(Some(m)),
+            Ok(n) => Err(format!("a {n}-byte message, expected {N}").into()),
+            Err(MessageRecvError::Disconnected) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    };
+    value_receive(recv, counter)?;
     finish(child)
 }
