@@ -107,6 +107,11 @@ const STREAM_STREAK: u32 = 2;
 /// transfer instead. A consumer that finds the ring empty resets the
 /// streak, so request/response traffic never waits here.
 const STREAM_PAUSE: u32 = 64;
+/// A side waiting on a full ring rereads the other side's position (which
+/// that side stores on every message) every this many spin steps, after a
+/// first [`stream_pause`] (under loom, every step: a model's spins are
+/// scheduling points).
+pub(crate) const LOOK_EVERY: u32 = if cfg!(loom) { 1 } else { 32 };
 /// The longest cooldown, in rereads without pausing: a producer that is not
 /// saturated (in this thread, or just slow) costs one wasted pause per this
 /// many rereads, once its pauses have failed seven times in a row.

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use crate::error::{SendError, SendTimeoutError, TrySendError};
-use crate::ring::pace::Pacer;
+#[cfg(not(loom))]
+use crate::ring::pace::stream_pause;
+use crate::ring::pace::{Pacer, LOOK_EVERY};
 use crate::ring::spsc::{room, HeadView, Ring};
 use crate::shm::peer::PeerState;
 use crate::sync::wait::Deadline;
@@ -97,10 +99,22 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Waits until there is room (`Ok`), the consumer is gone, or `deadline`.
+    #[cfg_attr(loom, allow(clippy::modulo_one))] // LOOK_EVERY is 1 under loom
     fn wait_room(&mut self, deadline: Deadline) -> Result<u64, Stop> {
         let Self { ring, tail, head_view } = self;
         let (ctl, cap, tail) = (ring.ctl(), ring.capacity(), *tail);
+        // Full. Every look rereads `head`, which the consumer stores on
+        // every message: a producer that looked again at once would cost a
+        // saturated consumer a line transfer per look. Let it free a run of
+        // slots first, then look only every LOOK_EVERY spin steps.
+        #[cfg(not(loom))]
+        stream_pause();
+        let mut spins = 0u32;
         let outcome = ctl.not_full.wait_until(ring.barrier, &ring.wait, deadline, |check_peers| {
+            spins = spins.wrapping_add(1);
+            if !check_peers && spins % LOOK_EVERY != 0 {
+                return None;
+            }
             if ctl.peers.consumer.state(check_peers) == PeerState::Gone {
                 return Some(Err(Stop::Disconnected));
             }

@@ -104,9 +104,9 @@ mod send;
 mod slots;
 mod words;
 
+use super::pace::LOOK_EVERY;
 pub(crate) use claims::Claims;
 pub(crate) use ends::End;
-use send::LOOK_EVERY;
 #[cfg(loom)]
 pub(crate) use slots::LOOM_WORDS;
 pub(crate) use slots::{PayloadMut, PayloadRef, Slots};

@@ -136,7 +136,3 @@ impl Mpmc {
         }
     }
 }
-
-/// A sender waiting for room rereads `released` every this many spin steps
-/// (under loom, every step: a model's spins are scheduling points).
-pub(super) const LOOK_EVERY: u32 = if cfg!(loom) { 1 } else { 32 };
