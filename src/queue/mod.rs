@@ -168,11 +168,11 @@ impl Shared {
         #[cfg(not(loom))]
         {
             let heap = HeapObject::new(&LAYOUT, g.size as u32, g.align as u32, cap);
+            let (ctl, data, barrier) = (heap.ctl.cast(), heap.data, local_barrier());
             // SAFETY: a queue's control block and `cap` slots of geometry `g`
             // (its layout), kept by the backing as long as the ring; the
             // sequence words are written by `init_slots` before any use.
-            let ring =
-                unsafe { Mpmc::new(heap.ctl.cast(), mpmc::Slots::new(heap.data, g), cap, local_barrier(), None) };
+            let ring = unsafe { Mpmc::new(ctl, mpmc::Slots::new(data, g), cap, barrier, None) };
             ring.init_slots();
             Self::new(ring, heap.backing)
         }
