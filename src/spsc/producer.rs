@@ -106,13 +106,14 @@ impl<T: Pod> Producer<T> {
         // Full. Every look rereads `head`, which the consumer stores on
         // every message: a producer that looked again at once would cost a
         // saturated consumer a line transfer per look. Let it free a run of
-        // slots first, then look only every LOOK_EVERY spin steps.
+        // slots first, then, while spinning, look only every LOOK_EVERY
+        // steps (once it sleeps, every wake-up looks).
         #[cfg(not(loom))]
         stream_pause();
-        let mut spins = 0u32;
+        let (mut spins, spin) = (0u32, ring.wait.spin);
         let outcome = ctl.not_full.wait_until(ring.barrier, &ring.wait, deadline, |check_peers| {
-            spins = spins.wrapping_add(1);
-            if !check_peers && spins % LOOK_EVERY != 0 {
+            spins = spins.saturating_add(1);
+            if !check_peers && spins <= spin && spins % LOOK_EVERY != 0 {
                 return None;
             }
             if ctl.peers.consumer.state(check_peers) == PeerState::Gone {

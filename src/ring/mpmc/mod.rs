@@ -514,11 +514,12 @@ impl Mpmc {
         // of slots first (as the SPSC ring's stream detection does).
         #[cfg(not(loom))]
         super::pace::stream_pause();
-        // Then look only every LOOK_EVERY spin steps, for the same reason.
+        // Then, while spinning, look only every LOOK_EVERY steps, for the
+        // same reason (once it sleeps, every wake-up looks).
         let mut spins = 0u32;
         let outcome = self.ctl().not_full.wait_until(self.barrier, wait, deadline, |check_peers| {
-            spins = spins.wrapping_add(1);
-            if !check_peers && spins % LOOK_EVERY != 0 {
+            spins = spins.saturating_add(1);
+            if !check_peers && spins <= wait.spin && spins % LOOK_EVERY != 0 {
                 return None;
             }
             match self.claim_send_now() {
