@@ -120,7 +120,7 @@ pub(super) fn plan(args: &BenchArgs) -> Result<Plan, Error> {
     let transports = match &args.transports {
         None => Transport::ALL.to_vec(),
         Some(names) => {
-            let mut v: Vec<_> = Transport::ALL.into_iter().filter(|t| t.is_baseline()).collect();
+            let mut v: Vec<_> = Transport::ALL.iter().copied().filter(|t| t.is_baseline()).collect();
             for n in names {
                 let t = Transport::parse(n)?;
                 if !v.contains(&t) {

@@ -159,10 +159,14 @@ enum Transport {
     Pipe,
     UnixPipe,
     UnixSocket,
+    /// crossbeam-channel between two threads of the driver (feature
+    /// `bench-peers`): the in-process reference.
+    #[cfg_attr(not(feature = "bench-peers"), allow(dead_code))]
+    Crossbeam,
 }
 
 impl Transport {
-    const ALL: [Transport; 8] = [
+    const ALL: &'static [Transport] = &[
         Transport::Floor,
         Transport::Raw,
         Transport::RawClaim,
@@ -171,6 +175,8 @@ impl Transport {
         Transport::Pipe,
         Transport::UnixPipe,
         Transport::UnixSocket,
+        #[cfg(feature = "bench-peers")]
+        Transport::Crossbeam,
     ];
 
     fn name(self) -> &'static str {
@@ -183,11 +189,12 @@ impl Transport {
             Transport::Pipe => "procring-pipe",
             Transport::UnixPipe => "unix-pipe",
             Transport::UnixSocket => "unix-socket",
+            Transport::Crossbeam => "crossbeam-channel",
         }
     }
 
     fn parse(s: &str) -> Result<Self, Error> {
-        Self::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| format!("unknown transport {s:?}").into())
+        Self::ALL.iter().copied().find(|t| t.name() == s).ok_or_else(|| format!("unknown transport {s:?}").into())
     }
 
     /// Modes measured: procring's own transports in both; the others block.
@@ -195,7 +202,7 @@ impl Transport {
         match self {
             Transport::Floor | Transport::Raw | Transport::RawClaim => &[Mode::Poll],
             Transport::Spsc | Transport::Queue | Transport::Pipe => &[Mode::Poll, Mode::Block],
-            Transport::UnixPipe | Transport::UnixSocket => &[Mode::Block],
+            Transport::UnixPipe | Transport::UnixSocket | Transport::Crossbeam => &[Mode::Block],
         }
     }
 
@@ -344,6 +351,8 @@ fn schedule(specs: &[Spec], reps: u64) -> Vec<(usize, Option<u64>)> {
 mod driver;
 mod floor;
 mod peer;
+#[cfg(feature = "bench-peers")]
+mod peers;
 mod raw;
 mod report;
 mod transports;
@@ -352,6 +361,8 @@ pub use driver::run;
 use driver::*;
 use floor::*;
 pub use peer::peer;
+#[cfg(feature = "bench-peers")]
+use peers::*;
 use raw::*;
 use report::*;
 use transports::*;

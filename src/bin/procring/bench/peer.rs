@@ -24,6 +24,7 @@ pub fn peer(a: &PeerArgs) -> Result<(), Error> {
             Ok(())
         }
         (Transport::Raw | Transport::RawClaim, _) => with_size!(a.size, raw_send, a, t, stream_for),
+        (Transport::Crossbeam, _) => Err("crossbeam-channel runs in the driver's threads, not in a peer".into()),
         (Transport::Spsc | Transport::Queue | Transport::Pipe, "stream-copy") => {
             with_size!(a.size, value_send, a, t, m, stream_for)
         }

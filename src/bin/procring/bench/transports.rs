@@ -49,6 +49,10 @@ pub(super) fn pingpong(
             finish(child)?;
         }
         Transport::Raw | Transport::RawClaim => unreachable!("the raw rings are streams only"),
+        #[cfg(feature = "bench-peers")]
+        Transport::Crossbeam => with_size!(size, crossbeam_pingpong, plan, total, &mut timed)?,
+        #[cfg(not(feature = "bench-peers"))]
+        Transport::Crossbeam => unreachable!("built without the bench-peers feature"),
         Transport::Spsc => with_size!(size, spsc_pingpong, plan, m, &name, total, &mut timed)?,
         Transport::Queue => with_size!(size, queue_pingpong, plan, m, &name, total, &mut timed)?,
         Transport::Pipe => with_size!(size, pipe_pingpong, plan, m, &name, total, &mut timed)?,
@@ -309,6 +313,10 @@ pub(super) fn stream(plan: &Plan, t: Transport, m: Mode, k: Kind, size: usize) -
         Transport::Spsc => with_size!(size, spsc_stream, plan, m, &name, &mut counter)?,
         Transport::Queue => with_size!(size, queue_stream, plan, m, &name, &mut counter)?,
         Transport::Pipe => with_size!(size, pipe_stream, plan, m, &name, &mut counter)?,
+        #[cfg(feature = "bench-peers")]
+        Transport::Crossbeam => with_size!(size, crossbeam_stream, plan, &mut counter)?,
+        #[cfg(not(feature = "bench-peers"))]
+        Transport::Crossbeam => unreachable!("built without the bench-peers feature"),
         Transport::UnixPipe => {
             let mut child = spawn_peer(plan, t, m, Kind::Stream, size, &name)?;
             let r = child.stdout.take().ok_or("no pipe from the peer")?;
