@@ -341,6 +341,19 @@ fn a_capacity_of_zero_and_a_zero_sized_type_are_refused() {
     assert!(matches!(Queue::<()>::new(2), Err(CreateError::UnsupportedType { .. })));
 }
 
+/// A capacity that no memory holds is an error, not an abort: each of these
+/// asks for petabytes.
+#[test]
+fn a_capacity_too_large_for_memory_is_refused() {
+    use procring::CreateError;
+    let huge = 1 << 40;
+    assert!(matches!(Queue::<[u8; 4096]>::new(huge), Err(CreateError::InvalidCapacity { .. })));
+    assert!(matches!(procring::queue::bounded::<[u8; 4096]>(huge), Err(CreateError::InvalidCapacity { .. })));
+    assert!(matches!(procring::spsc::channel::<[u8; 4096]>(huge), Err(CreateError::InvalidCapacity { .. })));
+    #[cfg(feature = "serde")]
+    assert!(matches!(procring::SerdeQueue::<String>::new(huge, 4096), Err(CreateError::InvalidCapacity { .. })));
+}
+
 /// Fills `q` (nobody receiving): exactly `cap` sends fit, the next is
 /// `Full`; one receive makes room for exactly one more; all come out in
 /// order.

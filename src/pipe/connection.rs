@@ -94,11 +94,11 @@ impl Pipe {
     ///
     /// # Errors
     /// [`CreateError::InvalidCapacity`] unless `capacity` is a power of two
-    /// from 64 bytes to 4 GiB.
+    /// from 64 bytes to 4 GiB that this process's memory holds.
     #[allow(clippy::new_ret_no_self)] // as Python's Pipe(): a pair of connected ends
     pub fn new(capacity: usize) -> Result<(Connection, Connection), CreateError> {
         let cap = check_capacity(capacity)?;
-        let shared = Arc::new(Shared::heap(2, cap));
+        let shared = Arc::new(Shared::heap(2, cap)?);
         for dir in 0..2 {
             let _ = attach(&shared, dir, Role::Producer, Identity::local());
             let _ = attach(&shared, dir, Role::Consumer, Identity::local());
@@ -115,7 +115,7 @@ impl Pipe {
     /// As [`Pipe::new`].
     pub fn simplex(capacity: usize) -> Result<(Sender, Receiver), CreateError> {
         let cap = check_capacity(capacity)?;
-        let shared = Arc::new(Shared::heap(1, cap));
+        let shared = Arc::new(Shared::heap(1, cap)?);
         let _ = attach(&shared, 0, Role::Producer, Identity::local());
         let _ = attach(&shared, 0, Role::Consumer, Identity::local());
         let wait = Wait::local();

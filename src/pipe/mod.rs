@@ -74,10 +74,10 @@ impl Shared {
     }
 
     /// An in-process pipe with `dirs` rings of `cap` bytes.
-    fn heap(dirs: usize, cap: u64) -> Self {
+    fn heap(dirs: usize, cap: u64) -> Result<Self, CreateError> {
         #[cfg(not(loom))]
         {
-            let heap = HeapObject::new(&LAYOUT, dirs as u32, 8, cap);
+            let heap = HeapObject::new(&LAYOUT, dirs as u32, 8, cap)?;
             let ctl_len = std::mem::size_of::<Control>();
             // SAFETY: a pipe's layout: two control blocks (ctl_len bytes each,
             // 128-aligned) at `ctl`, then `dirs` zeroed buffers of `cap`
@@ -86,14 +86,14 @@ impl Shared {
                 let ctl = [heap.ctl.cast::<Control>(), heap.ctl.add(ctl_len).cast::<Control>()];
                 (ctl, (0..dirs).map(|d| Buffer::new(heap.data.add(d * cap as usize), cap)).collect())
             };
-            Self { ctl, buffers, barrier: local_barrier(), _backing: heap.backing }
+            Ok(Self { ctl, buffers, barrier: local_barrier(), _backing: heap.backing })
         }
         #[cfg(loom)]
         {
             let ctls = Box::new([Control::new(), Control::new()]);
             let ctl = [NonNull::from(&ctls[0]), NonNull::from(&ctls[1])];
             let buffers = (0..dirs).map(|_| Buffer::new_loom(cap)).collect();
-            Self { ctl, buffers, barrier: Barrier::Symmetric, _backing: Backing::Local(std::sync::Arc::new(ctls)) }
+            Ok(Self { ctl, buffers, barrier: Barrier::Symmetric, _backing: Backing::Local(std::sync::Arc::new(ctls)) })
         }
     }
 }

@@ -440,9 +440,9 @@ impl<T: Pod> Queue<T> {
     /// An in-process queue (threads of this process only), on the heap.
     ///
     /// # Errors
-    /// [`CreateError::InvalidCapacity`] for a capacity of 0 (any other up to
-    /// 2^40 is held exactly), [`CreateError::UnsupportedType`] for a
-    /// zero-sized `T`.
+    /// [`CreateError::InvalidCapacity`] for a capacity of 0, or one too
+    /// large for this process's memory (any other up to 2^40 is held
+    /// exactly), [`CreateError::UnsupportedType`] for a zero-sized `T`.
     pub fn new(capacity: usize) -> Result<Self, CreateError> {
         let shared = Shared::heap_for::<T>(capacity)?;
         Ok(Self { h: Handle::new(shared, SENDS | RECEIVES, Wait::local()) })

@@ -160,21 +160,24 @@ impl Shared {
     /// An in-process queue of `T` holding at most `capacity` messages.
     fn heap_for<T>(capacity: usize) -> Result<Arc<Self>, CreateError> {
         crate::shm::backing::check_element::<T>()?;
-        Ok(Arc::new(Self::heap(geometry::<T>(), check_capacity(capacity)?)))
+        Ok(Arc::new(Self::heap(geometry::<T>(), check_capacity(capacity)?)?))
     }
 
     /// An in-process ring on the heap.
-    pub(crate) fn heap(g: Geometry, cap: u64) -> Self {
+    ///
+    /// # Errors
+    /// [`CreateError::InvalidCapacity`] when it would not fit in memory.
+    pub(crate) fn heap(g: Geometry, cap: u64) -> Result<Self, CreateError> {
         #[cfg(not(loom))]
         {
-            let heap = HeapObject::new(&LAYOUT, g.size as u32, g.align as u32, cap);
+            let heap = HeapObject::new(&LAYOUT, g.size as u32, g.align as u32, cap)?;
             let (ctl, data, barrier) = (heap.ctl.cast(), heap.data, local_barrier());
             // SAFETY: a queue's control block and `cap` slots of geometry `g`
             // (its layout), kept by the backing as long as the ring; the
             // sequence words are written by `init_slots` before any use.
             let ring = unsafe { Mpmc::new(ctl, mpmc::Slots::new(data, g), cap, barrier, None) };
             ring.init_slots();
-            Self::new(ring, heap.backing)
+            Ok(Self::new(ring, heap.backing))
         }
         #[cfg(loom)]
         {
@@ -183,7 +186,7 @@ impl Shared {
             // SAFETY: the boxed control block lives in `_backing` as long as the ring.
             let ring =
                 unsafe { Mpmc::new(NonNull::from(&*ctl), mpmc::Slots::new_loom(cap), cap, Barrier::Symmetric, None) };
-            Self::new(ring, Backing::Local(std::sync::Arc::new(ctl)))
+            Ok(Self::new(ring, Backing::Local(std::sync::Arc::new(ctl))))
         }
     }
 }

@@ -83,11 +83,12 @@ impl<T: Serialize + DeserializeOwned> SerdeQueue<T> {
     ///
     /// # Errors
     /// [`CreateError::InvalidCapacity`] for a capacity of 0 or a
-    /// `max_bytes` of 0 or over 2^30.
+    /// `max_bytes` of 0 or over 2^30, or a queue too large for this
+    /// process's memory.
     pub fn new(capacity: usize, max_bytes: usize) -> Result<Self, CreateError> {
         let cap = check_capacity(capacity)?;
         check_max(max_bytes)?;
-        let shared = Shared::heap(geometry(max_bytes), cap);
+        let shared = Shared::heap(geometry(max_bytes), cap)?;
         Ok(Self::with(shared, Wait::local(), max_bytes))
     }
 

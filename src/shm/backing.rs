@@ -9,6 +9,8 @@ use std::ptr::NonNull;
 #[cfg(not(loom))]
 use super::header::{Layout, REGION_ALIGN};
 #[cfg(not(loom))]
+use crate::error::CreateError;
+#[cfg(not(loom))]
 use crate::sync::Barrier;
 
 /// Owns the memory an object's raw pointers point into.
@@ -52,12 +54,13 @@ pub(crate) struct HeapBlock {
 
 #[cfg(not(loom))]
 impl HeapBlock {
-    pub(crate) fn new(len: usize, align: usize) -> Self {
-        let layout = std::alloc::Layout::from_size_align(len.max(1), align).expect("layout checked by the caller");
+    /// `len` zeroed bytes aligned to `align` (a power of two); `None` if no
+    /// such block can be allocated (too large a size, or no memory).
+    pub(crate) fn new(len: usize, align: usize) -> Option<Self> {
+        let layout = std::alloc::Layout::from_size_align(len.max(1), align).ok()?;
         // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        Self { ptr, layout }
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        Some(Self { ptr, layout })
     }
 
     pub(crate) fn ptr(&self) -> NonNull<u8> {
@@ -74,8 +77,8 @@ impl Drop for HeapBlock {
 }
 
 #[cfg(not(loom))]
-/// The barrier for an object in this process: asymmetric if the kernel
-/// lets this process use membarrier.
+/// The barrier this process offers an object it creates (in a segment or
+/// on the heap): asymmetric if the kernel lets it use membarrier.
 pub(crate) fn local_barrier() -> Barrier {
     if crate::sync::register_asymmetric() {
         Barrier::Asymmetric
@@ -139,13 +142,21 @@ pub(crate) struct HeapObject {
 #[cfg(not(loom))]
 impl HeapObject {
     /// An object of `layout` for `capacity` elements of `size` bytes
-    /// aligned to `align`. The caller has checked that the capacity and the
-    /// element make a region that fits in memory.
-    pub(crate) fn new(layout: &Layout, size: u32, align: u32, capacity: u64) -> Self {
+    /// aligned to `align`.
+    ///
+    /// # Errors
+    /// [`CreateError::InvalidCapacity`] when the object would not fit in
+    /// this process's memory.
+    pub(crate) fn new(layout: &Layout, size: u32, align: u32, capacity: u64) -> Result<Self, CreateError> {
+        let too_large = || CreateError::InvalidCapacity {
+            capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
+            reason: "too large for this process's memory",
+        };
         let block_align = (align as usize).max(REGION_ALIGN);
         let data = layout.ctl_len.next_multiple_of(block_align);
-        let len = (layout.data_len)(size, align, capacity).expect("checked by the caller");
-        let block = HeapBlock::new(data + len, block_align);
+        let len =
+            (layout.data_len)(size, align, capacity).and_then(|len| len.checked_add(data)).ok_or_else(too_large)?;
+        let block = HeapBlock::new(len, block_align).ok_or_else(too_large)?;
         // SAFETY: a fresh zeroed block, aligned to `block_align` (at least 128),
         // with `ctl_len` bytes for the control block at 0 that nobody uses
         // yet, and the data region at `data` within it.
@@ -153,6 +164,6 @@ impl HeapObject {
             (layout.init)(block.ptr());
             (block.ptr(), NonNull::new_unchecked(block.ptr().as_ptr().add(data)))
         };
-        Self { ctl, data, backing: Backing::Heap(block) }
+        Ok(Self { ctl, data, backing: Backing::Heap(block) })
     }
 }

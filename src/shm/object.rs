@@ -47,7 +47,7 @@ impl Object {
             other => other?,
         };
         segment.set_keep(opts.keep);
-        let barrier = if register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
+        let barrier = super::backing::local_barrier();
         // SAFETY: the fresh mapping holds `e.rows` zeroed (free) rows at
         // `off.peers`; the table is only used while the segment is mapped.
         let table = unsafe { table_in(&segment, &off, e.rows) };

@@ -105,9 +105,9 @@ fn check_shape<T>(capacity: usize) -> Result<u64, CreateError> {
 /// Useful between threads, in tests, and as the ring that loom models run.
 ///
 /// # Errors
-/// [`CreateError::InvalidCapacity`] for a capacity of 0 (any other up to
-/// 2^40 is held exactly), [`CreateError::UnsupportedType`] for a zero-sized
-/// `T`.
+/// [`CreateError::InvalidCapacity`] for a capacity of 0, or one too large
+/// for this process's memory (any other up to 2^40 is held exactly),
+/// [`CreateError::UnsupportedType`] for a zero-sized `T`.
 ///
 /// # Examples
 /// ```
@@ -118,10 +118,15 @@ fn check_shape<T>(capacity: usize) -> Result<u64, CreateError> {
 /// ```
 pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
     let cap = check_shape::<T>(capacity)?;
-    let slots = crate::ring::slots_for(cap);
-    let heap = Arc::new(Heap { ctl: Control::new(), slots: (0..slots).map(|_| Slot::new()).collect() });
+    let n = crate::ring::slots_for(cap) as usize;
+    let mut slots = Vec::new();
+    slots
+        .try_reserve_exact(n)
+        .map_err(|_| CreateError::InvalidCapacity { capacity, reason: "too large for this process's memory" })?;
+    slots.extend((0..n).map(|_| Slot::new()));
+    let heap = Arc::new(Heap { ctl: Control::new(), slots: slots.into_boxed_slice() });
     #[cfg(not(loom))]
-    let barrier = if crate::sync::register_asymmetric() { Barrier::Asymmetric } else { Barrier::Symmetric };
+    let barrier = crate::shm::backing::local_barrier();
     #[cfg(loom)]
     let barrier = Barrier::Symmetric;
     let (p, c) = (heap_ring(&heap, cap, barrier), heap_ring(&heap, cap, barrier));

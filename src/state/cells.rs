@@ -154,7 +154,10 @@ impl Cells {
                 size as u32,
                 8,
                 len as u64,
-            );
+            )
+            // Two copies of values that already exist in memory: only
+            // running out of memory, as for any allocation, fails here.
+            .unwrap_or_else(|e| panic!("two copies of {len} values: {e}"));
             let (ctl, data) = (heap.ctl.cast(), heap.data.cast());
             let wait = Wait::local();
             Self {
