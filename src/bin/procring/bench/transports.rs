@@ -521,13 +521,12 @@ pub(super) fn queue_stream<const N: usize>(
     finish(child)
 }
 
-/// A message of `N` bytes whose first and last 8 bytes (the same 8 when
-/// `N` is 8) carry `seq`, the rest `0xA5`: what the by-value streams send.
-pub(super) fn stamped<const N: usize>(seq: u64) -> [u8; N] {
-    let mut m = [0xA5; N];
+/// Stamps `seq` into the first and last 8 bytes of `m` (the same 8 when
+/// `N` is 8): what the by-value streams send and check.
+#[inline(always)]
+pub(super) fn stamp<const N: usize>(m: &mut [u8; N], seq: u64) {
     m[..8].copy_from_slice(&seq.to_le_bytes());
     m[N - 8..].copy_from_slice(&seq.to_le_bytes());
-    m
 }
 
 /// The consumer users write: each message by value from `recv` (`None`
